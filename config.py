@@ -1,0 +1,112 @@
+"""Configuration classes; every setting comes from a CRM_* environment variable or .env."""
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+load_dotenv(BASE_DIR / ".env")
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """Read CRM_<name> from the environment."""
+    return os.environ.get(f"CRM_{name}", default)
+
+
+def env_int(name: str, default: int) -> int:
+    return int(env(name) or default)
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
+    SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'crm.sqlite'}")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    # Mail
+    MAIL_BACKEND = env("MAIL_BACKEND", "file")  # smtp | file
+    MAIL_FROM = env("MAIL_FROM", "Kommune 2.0 e. V. <geschaeftsstelle@example.org>")
+    MAIL_REPLY_TO = env("MAIL_REPLY_TO")
+    MAIL_OUTBOX_DIR = env("MAIL_OUTBOX_DIR", str(BASE_DIR / "instance" / "outbox"))
+    SMTP_HOST = env("SMTP_HOST", "localhost")
+    SMTP_PORT = env_int("SMTP_PORT", 25)
+    SMTP_USER = env("SMTP_USER")
+    SMTP_PASSWORD = env("SMTP_PASSWORD")
+    SMTP_TLS = env("SMTP_TLS", "none")  # starttls | ssl | none
+    SMTP_TIMEOUT = env_int("SMTP_TIMEOUT", 30)
+
+    #: Absolute base URL for links in mails sent outside a request (CLI, workers).
+    BASE_URL = env("BASE_URL", "http://127.0.0.1:5000")
+    ORGANIZATION_NAME = env("ORGANIZATION_NAME", "Kommune 2.0 e. V.")
+
+    # Accounts
+    PASSWORD_RESET_MAX_AGE = env_int("PASSWORD_RESET_MAX_AGE", 60 * 60 * 24)  # seconds
+    PASSWORD_MIN_LENGTH = 10
+    LOGIN_THROTTLE_LIMIT = env_int("LOGIN_THROTTLE_LIMIT", 5)  # failures per window
+    LOGIN_THROTTLE_WINDOW = env_int("LOGIN_THROTTLE_WINDOW", 15 * 60)  # seconds
+    PASSWORD_HASH_METHOD = "scrypt"
+
+    PER_PAGE = 50
+    TIMEZONE = "Europe/Berlin"
+    SHOW_OUTBOX = True
+
+
+class DevelopmentConfig(Config):
+    """Embedded default: SQLite under instance/, mail as .eml files in instance/outbox/."""
+
+    DEBUG = False
+
+
+class TestConfig(Config):
+    """Tests: in-memory SQLite unless CRM_TEST_DATABASE_URL points at PostgreSQL."""
+
+    ENV_NAME = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"
+    SQLALCHEMY_DATABASE_URI = env("TEST_DATABASE_URL", "sqlite://")
+    WTF_CSRF_ENABLED = False
+    MAIL_BACKEND = "smtp"
+    SMTP_HOST = "127.0.0.1"
+    BASE_URL = "http://crm.test"
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing keeps the suite quick
+
+
+class ProductionConfig(Config):
+    """Production: refuses to start without a real secret and database."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    PREFERRED_URL_SCHEME = "https"
+    SHOW_OUTBOX = False
+
+    @classmethod
+    def check(cls) -> None:
+        """Raise if the deployment lacks the settings production needs."""
+        if not env("SECRET_KEY") or env("SECRET_KEY") == DEV_SECRET_KEY or len(env("SECRET_KEY")) < 32:
+            raise RuntimeError("CRM_SECRET_KEY must be set to a random value of at least 32 characters.")
+        if not env("DATABASE_URL"):
+            raise RuntimeError("CRM_DATABASE_URL must be set in production.")
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_env() -> type[Config]:
+    """Pick the configuration class named by CRM_ENV (default: development)."""
+    name = env("ENV", "development")
+    if name not in CONFIGS:
+        raise RuntimeError(f"CRM_ENV must be one of {', '.join(CONFIGS)}, not {name!r}.")
+    return CONFIGS[name]

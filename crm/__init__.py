@@ -1,0 +1,66 @@
+"""The member CRM and newsletter service."""
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from config import Config, ProductionConfig, config_from_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config_class: type[Config] | None = None) -> Flask:
+    """Create and configure the application."""
+    config_class = config_class or config_from_env()
+    if issubclass(config_class, ProductionConfig):
+        config_class.check()
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(config_class)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("crm").setLevel(logging.INFO)
+
+    from crm import models  # noqa: F401  (registers every model with the metadata)
+    from crm.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from crm.errors import register_error_handlers
+    from crm.security import enforce_access
+    from crm.templating import register_template_helpers
+
+    register_error_handlers(app)
+    register_template_helpers(app)
+    app.before_request(enforce_access)
+    app.after_request(_security_headers)
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from crm.auth.cli import users_cli
+    from crm.auth.views import bp as auth_bp
+    from crm.auth.admin_views import bp as users_bp
+    from crm.dashboard.views import bp as dashboard_bp
+    from crm.demo.cli import demo_cli
+    from crm.mail.views import bp as mail_bp
+    from crm.members.views import bp as portal_bp
+
+    for blueprint in (auth_bp, users_bp, dashboard_bp, mail_bp, portal_bp):
+        app.register_blueprint(blueprint)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)
+
+
+def _security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

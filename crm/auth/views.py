@@ -1,0 +1,92 @@
+"""Login, logout and the password-reset flow."""
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+
+from crm.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm
+from crm.auth.models import User
+from crm.auth.services import LoginRefused, authenticate, request_password_reset, reset_password, user_for_password_token
+from crm.errors import ValidationFailed, apply_to_form
+from crm.extensions import db, login_manager
+from crm.security import public
+
+bp = Blueprint("auth", __name__)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))
+
+
+def home_for(user) -> str:
+    return url_for("dashboard.index" if user.is_staff else "portal.index")
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only local paths: never redirect to another site after login."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc and target.startswith("/") else None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = authenticate(form.email.data, form.password.data, ip=request.remote_addr)
+        except LoginRefused as refused:
+            db.session.commit()  # keep the failed attempt for throttling
+            form.form_errors.append(refused.message)
+        else:
+            db.session.commit()
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")) or home_for(user))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@public
+def logout():
+    logout_user()
+    flash("Sie wurden abgemeldet.", "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/passwort-vergessen", methods=["GET", "POST"])
+@public
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        request_password_reset(form.email.data)
+        db.session.commit()
+        flash(
+            "Wenn es zu dieser Adresse einen Zugang gibt, haben wir einen Link zum Zurücksetzen des Passworts "
+            "geschickt. Er ist 24 Stunden gültig.",
+            "success",
+        )
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot_password.html", form=form)
+
+
+@bp.route("/passwort-setzen/<token>", methods=["GET", "POST"], endpoint="reset_password")
+@public
+def reset_password_view(token: str):
+    user = user_for_password_token(token)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            reset_password(user, form.password.data)
+        except ValidationFailed as error:
+            apply_to_form(form, error)
+        else:
+            db.session.commit()
+            flash("Ihr Passwort wurde gespeichert. Sie können sich jetzt anmelden.", "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/reset_password.html", form=form, user=user)
+

@@ -1,0 +1,9 @@
+"""The contact core: organizations, people, affiliations, topics and the consent ledger."""
+from crm.contacts.models.consents import Consent, ConsentChannel, ConsentMethod
+from crm.contacts.models.organizations import ORGANIZATION_KIND_LABELS, Organization, OrganizationKind
+from crm.contacts.models.people import Affiliation, Person, Salutation, Tag, person_tags
+
+__all__ = [
+    "Affiliation", "Consent", "ConsentChannel", "ConsentMethod", "ORGANIZATION_KIND_LABELS", "Organization",
+    "OrganizationKind", "Person", "Salutation", "Tag", "person_tags",
+]  # fmt: skip

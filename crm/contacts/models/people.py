@@ -1,0 +1,157 @@
+"""Contact persons, their dated roles in organizations, and their topics."""
+from datetime import date, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.contacts import salutation as salutation_rules
+from crm.extensions import db, str_enum, utcnow
+
+if TYPE_CHECKING:
+    from crm.contacts.models.organizations import Organization
+
+
+class Salutation(StrEnum):
+    frau = "frau"
+    herr = "herr"
+    divers = "divers"
+
+    @property
+    def label(self) -> str:
+        return {"frau": "Frau", "herr": "Herr", "divers": "divers / keine Anrede"}[self.value]
+
+
+person_tags = sa.Table(
+    "person_tags",
+    db.metadata,
+    sa.Column("person_id", sa.ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tag_id", sa.ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Tag(db.Model):
+    """A topic of interest such as Bildung, Mobilität or E-Government."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(80), unique=True)
+
+    def __repr__(self) -> str:
+        return f"<Tag {self.name!r}>"
+
+
+class Person(db.Model):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Null when unknown; then letters begin "Guten Tag".
+    salutation: Mapped[Salutation | None] = mapped_column(str_enum(Salutation, "salutation"))
+    #: Academic title as written in the address ("Dr.", "Prof. Dr.", "Dr.-Ing.").
+    title: Mapped[str | None] = mapped_column(sa.String(50))
+    first_name: Mapped[str | None] = mapped_column(sa.String(100))
+    last_name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    #: Normalized (trimmed, lower case); unique when present.
+    email: Mapped[str | None] = mapped_column(sa.String(254), unique=True)
+    phone: Mapped[str | None] = mapped_column(sa.String(50))
+    mobile: Mapped[str | None] = mapped_column(sa.String(50))
+    fax: Mapped[str | None] = mapped_column(sa.String(50))
+    language: Mapped[str] = mapped_column(sa.String(5), default="de")
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    affiliations: Mapped[list["Affiliation"]] = relationship(
+        back_populates="person",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="(Affiliation.is_primary.desc(), Affiliation.start_date.desc())",
+    )
+    tags: Mapped[list[Tag]] = relationship(secondary=person_tags, order_by=Tag.name)
+
+    __table_args__ = (
+        sa.CheckConstraint("email IS NULL OR (email = lower(email) AND email LIKE '%_@_%')", "email_normalized"),
+        sa.Index("ix_people_name", "last_name", "first_name"),
+    )
+
+    AUDITED_FIELDS = (
+        "salutation", "title", "first_name", "last_name", "email", "phone", "mobile", "fax", "language", "notes",
+    )  # fmt: skip
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.title, self.first_name, self.last_name) if p)
+
+    @property
+    def audit_label(self) -> str:
+        return self.full_name
+
+    @property
+    def primary_affiliation(self) -> "Affiliation | None":
+        current = [a for a in self.affiliations if a.is_current]
+        return next((a for a in current if a.is_primary), current[0] if current else None)
+
+    @property
+    def letter_salutation(self) -> str:
+        """ "Sehr geehrte Frau Dr. Mohrbacher", "Guten Tag Kim Beispiel" (German correspondence rules)."""
+        affiliation = self.primary_affiliation
+        return salutation_rules.letter_salutation(
+            self.salutation, self.title, self.first_name, self.last_name,
+            affiliation.position if affiliation else None,
+        )  # fmt: skip
+
+    @property
+    def address_lines(self) -> list[str]:
+        """The person's part of a postal address block ("Herrn Bürgermeister", "Michael Dreier")."""
+        affiliation = self.primary_affiliation
+        return salutation_rules.address_lines(
+            self.salutation, self.title, self.first_name, self.last_name,
+            affiliation.position if affiliation else None,
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"<Person {self.id} {self.full_name!r}>"
+
+
+class Affiliation(db.Model):
+    """A person's dated role in an organization; a person may have several, one of them primary."""
+
+    __tablename__ = "affiliations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    #: The function as the person uses it ("Bürgermeister", "Leiterin des OB-Büros").
+    position: Mapped[str | None] = mapped_column(sa.String(200), index=True)
+    department: Mapped[str | None] = mapped_column(sa.String(200))
+    is_primary: Mapped[bool] = mapped_column(default=False)
+    start_date: Mapped[date | None] = mapped_column()
+    end_date: Mapped[date | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="affiliations")
+    organization: Mapped["Organization"] = relationship(back_populates="affiliations")
+
+    __table_args__ = (
+        sa.CheckConstraint("end_date IS NULL OR start_date IS NULL OR end_date >= start_date", "dates_ordered"),
+        # At most one primary affiliation per person.
+        sa.Index(
+            "uq_affiliations_primary_per_person",
+            "person_id",
+            unique=True,
+            sqlite_where=sa.text("is_primary"),
+            postgresql_where=sa.text("is_primary"),
+        ),
+    )
+
+    AUDITED_FIELDS = ("person_id", "organization_id", "position", "department", "is_primary", "start_date", "end_date")
+
+    @property
+    def is_current(self) -> bool:
+        return self.end_date is None or self.end_date >= date.today()
+
+    @property
+    def audit_label(self) -> str:
+        return f"{self.person.full_name} – {self.position or 'ohne Funktion'} ({self.organization.name})"

@@ -1,0 +1,130 @@
+"""Loads the demo data set (crm/demo/data/demo.yaml, built from the association's documents).
+
+Each section of the file has one loader; later areas (events, newsletters) add theirs to
+SECTION_LOADERS. Everything goes through the same services as the UI, so the audit log shows it.
+"""
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlalchemy as sa
+import yaml
+from flask import current_app
+
+from crm.auth.models import User
+from crm.contacts.models import ConsentChannel, ConsentMethod, OrganizationKind, Person, Salutation
+from crm.contacts.services import add_affiliation, create_organization, create_person, record_consent, set_tags
+from crm.extensions import db
+from crm.members.services import create_membership
+
+DATA_FILE = Path(__file__).parent / "data" / "demo.yaml"
+
+#: Password of the demo logins; printed by `flask demo load`, never used outside development.
+DEMO_PASSWORD = "kommune-demo-2018"
+
+Refs = dict[str, dict[str, Any]]
+
+
+def _date(value) -> date | None:
+    return date.fromisoformat(str(value)) if value else None
+
+
+def load_organizations(items: list[dict], refs: Refs) -> None:
+    for item in items:
+        item = dict(item)
+        key = item.pop("key")
+        parent = item.pop("parent", None)
+        item["kind"] = OrganizationKind(item["kind"])
+        item["parent_id"] = refs["organizations"][parent].id if parent else None
+        organization = create_organization(item, actor=None)
+        db.session.flush()
+        refs["organizations"][key] = organization
+
+
+def load_people(items: list[dict], refs: Refs) -> None:
+    for item in items:
+        item = dict(item)
+        key = item.pop("key")
+        topics = item.pop("topics", []) or []
+        affiliations = item.pop("affiliations", []) or []
+        consents = item.pop("consents", []) or []
+        item["salutation"] = Salutation(item["salutation"]) if item.get("salutation") else None
+        person = create_person(item, actor=None)
+        set_tags(person, topics, actor=None)
+        for affiliation in affiliations:
+            add_affiliation(
+                person,
+                refs["organizations"][affiliation["organization"]],
+                actor=None,
+                position=affiliation.get("position"),
+                department=affiliation.get("department"),
+                is_primary=bool(affiliation.get("primary")),
+                start_date=_date(affiliation.get("start")),
+                end_date=_date(affiliation.get("end")),
+            )
+        for consent in consents:
+            record_consent(
+                person,
+                actor=None,
+                channel=ConsentChannel(consent["channel"]),
+                granted=consent["granted"],
+                method=ConsentMethod(consent["method"]),
+                source=consent.get("source"),
+                effective_at=datetime.fromisoformat(consent["at"]),
+            )
+        refs["people"][key] = person
+
+
+def load_memberships(items: list[dict], refs: Refs) -> None:
+    for item in items:
+        create_membership(
+            actor=None,
+            type=item["type"],
+            status=item["status"],
+            person=refs["people"][item["person"]] if item.get("person") else None,
+            organization=refs["organizations"][item["organization"]] if item.get("organization") else None,
+            start_date=_date(item.get("start")),
+            end_date=_date(item.get("end")),
+        )
+
+
+def load_users(items: list[dict], refs: Refs) -> None:
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    for item in items:
+        user = User(email=item["email"], role=item["role"], person=refs["people"][item["person"]])
+        user.set_password(DEMO_PASSWORD, method)
+        db.session.add(user)
+        refs["users"][item["email"]] = user
+
+
+#: (section of the YAML file, loader) in dependency order.
+SECTION_LOADERS: list[tuple[str, Callable[[list[dict], Refs], None]]] = [
+    ("organizations", load_organizations),
+    ("people", load_people),
+    ("memberships", load_memberships),
+    ("users", load_users),
+]
+
+
+def _read(path: Path = DATA_FILE) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def demo_user_emails() -> list[str]:
+    return [user["email"] for user in _read().get("users", [])]
+
+
+def demo_present() -> bool:
+    return db.session.scalar(sa.select(sa.func.count(Person.id))) > 0
+
+
+def load_demo(path: Path = DATA_FILE) -> Refs | None:
+    """Load the demo data into an empty database; returns None (and changes nothing) otherwise."""
+    if demo_present():
+        return None
+    data = _read(path)
+    refs: Refs = {"organizations": {}, "people": {}, "users": {}}
+    for section, loader in SECTION_LOADERS:
+        loader(data.get(section) or [], refs)
+    db.session.flush()
+    return refs

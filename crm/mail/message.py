@@ -1,0 +1,46 @@
+"""Building MIME messages: every message has text/plain and HTML parts, Message-ID and Date."""
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+
+from crm.extensions import utcnow
+
+
+def sender_domain(from_header: str) -> str:
+    address = parseaddr(from_header)[1]
+    return address.rpartition("@")[2] or "localhost"
+
+
+def build_message(
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
+    """A multipart/alternative message ready for any transport."""
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = sender
+    msg["To"] = to
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    msg["Date"] = format_datetime(utcnow())
+    msg["Message-ID"] = make_msgid(domain=sender_domain(sender))
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(text)
+    if html:
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def recipient(name: str | None, email: str) -> str:
+    """A To header value with a properly encoded display name."""
+    if not name:
+        return email
+    local, _, domain = email.rpartition("@")
+    return str(Address(display_name=name, username=local, domain=domain))

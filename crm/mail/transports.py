@@ -1,0 +1,97 @@
+"""Mail transports: real SMTP, or the file outbox that is the embedded default."""
+import email.policy
+import smtplib
+import ssl
+from email.message import EmailMessage
+from pathlib import Path
+
+from flask import current_app
+
+from crm.extensions import utcnow
+
+
+class TransportError(RuntimeError):
+    """The message could not be handed over; the German message says why."""
+
+
+class SMTPTransport:
+    """Sends over one SMTP connection, opened lazily and reused until close()."""
+
+    def __init__(self, host: str, port: int, *, tls: str = "none", user=None, password=None, timeout: int = 30):
+        self.host, self.port, self.tls = host, port, tls
+        self.user, self.password, self.timeout = user, password, timeout
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        if self.tls == "ssl":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.tls == "starttls":
+                smtp.starttls(context=context)
+        if self.user:
+            smtp.login(self.user, self.password or "")
+        return smtp
+
+    def send(self, msg: EmailMessage) -> None:
+        try:
+            if self._smtp is None:
+                self._smtp = self._connect()
+            # smtplib wants CRLF line ends already; a strict server rejects bare LF.
+            self._smtp.sendmail(
+                msg["From"], _all_recipients(msg), msg.as_bytes(policy=email.policy.SMTP)
+            )
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise TransportError(f"Der Mailserver {self.host}:{self.port} hat die Nachricht abgelehnt: {exc}") from exc
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._smtp = None
+
+
+class FileTransport:
+    """Writes each message as an .eml file into the outbox directory (viewable in the app)."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+
+    def send(self, msg: EmailMessage) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        message_id = msg["Message-ID"].strip("<>").split("@")[0]
+        path = self.directory / f"{utcnow():%Y%m%d-%H%M%S-%f}-{message_id}.eml"
+        path.write_bytes(msg.as_bytes(policy=email.policy.SMTP))
+        return path
+
+    def close(self) -> None:
+        pass
+
+
+def _all_recipients(msg: EmailMessage) -> list[str]:
+    addresses = []
+    for header in ("To", "Cc", "Bcc"):
+        for value in msg.get_all(header, []):
+            addresses += [a.addr_spec for a in value.addresses]
+    return addresses
+
+
+def get_transport():
+    """The transport the configuration asks for (CRM_MAIL_BACKEND=smtp|file)."""
+    config = current_app.config
+    if config["MAIL_BACKEND"] == "file":
+        return FileTransport(config["MAIL_OUTBOX_DIR"])
+    if config["MAIL_BACKEND"] == "smtp":
+        return SMTPTransport(
+            config["SMTP_HOST"],
+            config["SMTP_PORT"],
+            tls=config["SMTP_TLS"],
+            user=config["SMTP_USER"],
+            password=config["SMTP_PASSWORD"],
+            timeout=config["SMTP_TIMEOUT"],
+        )
+    raise RuntimeError(f"Unknown CRM_MAIL_BACKEND {config['MAIL_BACKEND']!r} (use smtp or file)")

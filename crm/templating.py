@@ -1,0 +1,49 @@
+"""Jinja filters for German dates and numbers (Babel, Europe/Berlin)."""
+from datetime import date, datetime
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+from flask import Flask
+
+from crm.audit.labels import ACTION_LABELS, ENTITY_LABELS, audit_value, field_label
+
+LOCALE = "de_DE"
+
+
+def datetime_de(value: datetime | None, fmt: str = "EEEE, d. MMMM y, HH:mm 'Uhr'", tz: str = "Europe/Berlin") -> str:
+    """ "Dienstag, 20. November 2018, 11:30 Uhr" in Berlin time."""
+    if value is None:
+        return ""
+    return format_datetime(value, fmt, tzinfo=tz, locale=LOCALE)
+
+
+def datetime_short_de(value: datetime | None) -> str:
+    return datetime_de(value, "dd.MM.y, HH:mm 'Uhr'")
+
+
+def date_de(value: date | None, fmt: str = "d. MMMM y") -> str:
+    return format_date(value, fmt, locale=LOCALE) if value else ""
+
+
+def number_de(value: int | float | None) -> str:
+    return format_decimal(value, locale=LOCALE) if value is not None else ""
+
+
+def _autoescape(name: str | None) -> bool:
+    # Flask escapes only .html/.xml by default; MJML mails carry user data too. Plain-text mails
+    # (.txt) are not HTML and must not be escaped.
+    return name is None or name.endswith((".html", ".htm", ".xml", ".mjml"))
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.autoescape = _autoescape
+    app.jinja_env.filters.update(
+        datetime_de=datetime_de,
+        datetime_short_de=datetime_short_de,
+        date_de=date_de,
+        number_de=number_de,
+        audit_field=field_label,
+        audit_value=audit_value,
+    )
+    app.jinja_env.globals.update(audit_action_labels=ACTION_LABELS, audit_entity_labels=ENTITY_LABELS)
+    app.jinja_env.globals["organization_name"] = app.config["ORGANIZATION_NAME"]

@@ -1,0 +1,43 @@
+"""Test data factories: callables that create valid records with sensible defaults."""
+import itertools
+
+from flask import current_app
+
+from crm.auth.models import Role, User
+from crm.contacts.models import Organization, OrganizationKind, Person, Salutation
+
+_seq = itertools.count(1)
+
+
+class Factories:
+    def __init__(self, db):
+        self.db = db
+
+    def person(self, **kw) -> Person:
+        n = next(_seq)
+        kw.setdefault("first_name", "Kim")
+        kw.setdefault("last_name", f"Beispiel{n}")
+        kw.setdefault("email", f"person{n}@example.org")
+        kw.setdefault("salutation", Salutation.frau)
+        person = Person(**kw)
+        self.db.session.add(person)
+        self.db.session.flush()
+        return person
+
+    def organization(self, **kw) -> Organization:
+        n = next(_seq)
+        kw.setdefault("name", f"Beispielverband {n}")
+        kw.setdefault("kind", OrganizationKind.association)
+        organization = Organization(**kw)
+        self.db.session.add(organization)
+        self.db.session.flush()
+        return organization
+
+    def user(self, role: str = "office", password: str | None = None, person: Person | None = None, **kw) -> User:
+        person = person or self.person()
+        user = User(email=kw.pop("email", person.email), role=Role(role), person=person, **kw)
+        if password:
+            user.set_password(password, current_app.config["PASSWORD_HASH_METHOD"])
+        self.db.session.add(user)
+        self.db.session.commit()
+        return user
