@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := wsgi.py
+
+.PHONY: setup run test browser db
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+db: setup
+	@mkdir -p instance
+	$(FLASK) db upgrade
+	$(FLASK) demo load
+
+## Run the app on the embedded default: SQLite in instance/, mail as files in instance/outbox/.
+run: db
+	@echo ""
+	@echo "CRM: http://$(HOST):$(PORT)/  (Beenden mit Strg+C)"
+	@echo ""
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+## Debian's Chromium for the browser tests (Playwright's own browser download does not work here).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Bitte Debian-Paket 'chromium' installieren (apt-get install chromium)."; exit 1; fi; }
+
+## Run the whole test suite (SQLite; set CRM_TEST_DATABASE_URL for PostgreSQL).
+test: setup browser
+	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,27 @@
+"""Throwaway databases for tests that need an empty schema (migrations, browser tests)."""
+import contextlib
+import os
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+
+@contextlib.contextmanager
+def empty_database(tmp_path):
+    """Yield the URL of a new, empty database of the kind under test; drop it afterwards."""
+    base = os.environ.get("CRM_TEST_DATABASE_URL")
+    if not base or base.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
+        return
+    url = make_url(base)
+    name = f"{url.database}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
