@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 import sqlalchemy.orm as sa_orm
 from aiosmtpd.controller import Controller
+from flask import g, request_started
 
 from config import TestConfig
 from crm import create_app
@@ -57,12 +58,23 @@ def smtp_server():
     controller.stop()
 
 
+def _fresh_request_globals(sender, **extra):
+    """Give every test request a fresh `g`, as in production.
+
+    The `db` fixture keeps one app context open for the whole test and Flask reuses it for each
+    test request, so Flask-Login's cached user would otherwise survive from one request (and one
+    client) to the next instead of the session cookie deciding.
+    """
+    g.__dict__.clear()
+
+
 @pytest.fixture(scope="session")
 def app(smtp_server):
     class Config(TestConfig):
         SMTP_PORT = smtp_server.port
 
     app = create_app(Config)
+    request_started.connect(_fresh_request_globals, app)
     with app.app_context():
         _db.drop_all()
         _db.create_all()

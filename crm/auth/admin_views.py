@@ -4,7 +4,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from crm.auth.forms import EmptyForm, UserCreateForm, UserRoleForm
-from crm.auth.models import User
+from crm.auth.models import ROLE_ORDER, User
 from crm.auth.services import create_user, send_password_link, update_user
 from crm.errors import ValidationFailed, apply_to_form
 from crm.extensions import db
@@ -17,7 +17,7 @@ bp = Blueprint("users", __name__, url_prefix="/admin/benutzer")
 @bp.get("/")
 @roles_required("admin")
 def index():
-    users = db.session.scalars(sa.select(User).order_by(User.role, User.email)).all()
+    users = db.session.scalars(sa.select(User).order_by(ROLE_ORDER, User.email)).all()
     return render_template("users/index.html", users=users, form=EmptyForm())
 
 

@@ -30,6 +30,9 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str | None] = mapped_column(sa.String(300))
     role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
     active: Mapped[bool] = mapped_column(default=True)
+    #: Part of the login session id; raising it ends every session of this user (deactivation,
+    #: new password).
+    session_version: Mapped[int] = mapped_column(default=1)
     person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column()
@@ -44,6 +47,13 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    def end_sessions(self) -> None:
+        """Log this user out everywhere."""
+        self.session_version = (self.session_version or 1) + 1
 
     @property
     def is_staff(self) -> bool:
@@ -66,6 +76,10 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
+
+
+#: Sort users by importance of their role, not alphabetically by the stored value.
+ROLE_ORDER = sa.case({Role.admin.value: 0, Role.office.value: 1, Role.member.value: 2}, value=User.role)
 
 
 class LoginAttempt(db.Model):

@@ -137,6 +137,8 @@ def update_user(user: User, *, actor, role: str | None = None, active: bool | No
     if loses_admin and _active_admin_count() <= 1:
         raise ValidationFailed("role", "Es muss mindestens eine aktive Administration geben.")
     changes = apply_changes(user, data)
+    if changes.get("active") == [True, False]:
+        user.end_sessions()
     if changes:
         record("update", user, actor=actor, changes=changes)
     return changes
@@ -187,5 +189,6 @@ def reset_password(user: User, password: str) -> None:
     if message := password_error(password):
         raise ValidationFailed("password", message)
     user.set_password(password, current_app.config["PASSWORD_HASH_METHOD"])
+    user.end_sessions()
     record("password_set", user, actor=user, changes={"password": [None, "neu gesetzt"]})
 

@@ -15,8 +15,13 @@ bp = Blueprint("auth", __name__)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+def load_user(session_id: str) -> User | None:
+    """The user of a login session, unless that session was ended (see User.end_sessions)."""
+    user_id, _, version = session_id.partition(":")
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    if user is None or str(user.session_version) != version:
+        return None
+    return user
 
 
 def home_for(user) -> str:

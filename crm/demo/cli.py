@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
-from crm.auth.models import User
+from crm.auth.models import ROLE_ORDER, User
 from crm.demo.loader import DEMO_PASSWORD, demo_user_emails, load_demo
 from crm.extensions import db
 
@@ -22,7 +22,7 @@ def load_command():
     else:
         db.session.commit()
         click.echo(f"Demo-Daten geladen: {len(refs['organizations'])} Organisationen, {len(refs['people'])} Personen.")
-    users = db.session.scalars(sa.select(User).where(User.email.in_(demo_user_emails())).order_by(User.role)).all()
+    users = db.session.scalars(sa.select(User).where(User.email.in_(demo_user_emails())).order_by(ROLE_ORDER)).all()
     if users:
         click.echo(f"Demo-Zugänge (Passwort jeweils: {DEMO_PASSWORD}):")
         for user in users:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import yaml
 from flask import current_app
 
-from crm.auth.models import User
+from crm.auth.models import Role, User
 from crm.contacts.models import ConsentChannel, ConsentMethod, OrganizationKind, Person, Salutation
 from crm.contacts.services import add_affiliation, create_organization, create_person, record_consent, set_tags
 from crm.extensions import db
@@ -91,7 +91,7 @@ def load_memberships(items: list[dict], refs: Refs) -> None:
 def load_users(items: list[dict], refs: Refs) -> None:
     method = current_app.config["PASSWORD_HASH_METHOD"]
     for item in items:
-        user = User(email=item["email"], role=item["role"], person=refs["people"][item["person"]])
+        user = User(email=item["email"], role=Role(item["role"]), person=refs["people"][item["person"]])
         user.set_password(DEMO_PASSWORD, method)
         db.session.add(user)
         refs["users"][item["email"]] = user

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 668cfc16e9a8
+Revision ID: 933aaabc9c52
 Revises: 
-Create Date: 2026-11-21 20:16:53.901996
+Create Date: 2026-11-21 20:25:26.814783
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '668cfc16e9a8'
+revision = '933aaabc9c52'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -166,6 +166,7 @@ def upgrade():
     sa.Column('password_hash', sa.String(length=300), nullable=True),
     sa.Column('role', sa.Enum('admin', 'office', 'member', name=op.f('ck_users_role'), native_enum=False, create_constraint=True), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('session_version', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
