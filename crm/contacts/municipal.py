@@ -25,16 +25,16 @@ AGS_LENGTH = 8
 KREISSCHLUESSEL_LENGTH = 5
 
 
-def key_error(key: str | None, *, length: int, state: str | None, label: str) -> str | None:
+def key_error(key: str | None, *, length: int, state: str | None, label: str, dative: str) -> str | None:
     """A German message if `key` is not `length` digits starting with the Bundesland code, else None."""
     if not key:
         return None
-    if not re.fullmatch(rf"\d{{{length}}}", key):
+    if not re.fullmatch(rf"[0-9]{{{length}}}", key):
         return f"{label} muss aus genau {length} Ziffern bestehen."
     if key[:2] not in BUNDESLAENDER:
         return f"{label} beginnt mit {key[:2]}, das ist kein Bundesland-Schlüssel (01–16)."
     if not state:
-        return f"Bitte wählen Sie das Bundesland zum {label}."
+        return f"Bitte wählen Sie das Bundesland {dative}."
     if key[:2] != state:
         return (
             f"{label} {key} gehört zu {BUNDESLAENDER[key[:2]]} ({key[:2]}), "
@@ -44,11 +44,19 @@ def key_error(key: str | None, *, length: int, state: str | None, label: str) ->
 
 
 def ags_error(ags: str | None, state: str | None) -> str | None:
-    return key_error(ags, length=AGS_LENGTH, state=state, label="Der Amtliche Gemeindeschlüssel (AGS)")
+    return key_error(
+        ags,
+        length=AGS_LENGTH,
+        state=state,
+        label="Der Amtliche Gemeindeschlüssel (AGS)",
+        dative="zum Amtlichen Gemeindeschlüssel (AGS)",
+    )
 
 
 def kreisschluessel_error(key: str | None, state: str | None) -> str | None:
-    return key_error(key, length=KREISSCHLUESSEL_LENGTH, state=state, label="Der Kreisschlüssel")
+    return key_error(
+        key, length=KREISSCHLUESSEL_LENGTH, state=state, label="Der Kreisschlüssel", dative="zum Kreisschlüssel"
+    )
 
 
 def digits_only_sql(column: str) -> str:

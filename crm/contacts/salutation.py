@@ -45,7 +45,8 @@ def _is_gendered(salutation) -> bool:
 
 def _starts_with_word(text: str, word: str) -> bool:
     word = word.casefold()
-    return text == word or (text.startswith(word) and not text[len(word)].isalnum())
+    # "Bürgermeister-Stellvertreter" is not the Bürgermeister: a hyphen continues the word.
+    return text == word or (text.startswith(word) and not (text[len(word)].isalnum() or text[len(word)] == "-"))
 
 
 def office_title(position: str | None, salutation) -> str | None:

@@ -32,9 +32,10 @@ def build_message(
     msg["Message-ID"] = make_msgid(domain=sender_domain(sender))
     for name, value in (headers or {}).items():
         msg[name] = value
-    msg.set_content(text)
+    # Quoted-printable keeps every line 7-bit clean, so no relay has to support 8BITMIME.
+    msg.set_content(text, cte="quoted-printable")
     if html:
-        msg.add_alternative(html, subtype="html")
+        msg.add_alternative(html, subtype="html", cte="quoted-printable")
     return msg
 
 

@@ -1,4 +1,5 @@
 """Mail transports: real SMTP, or the file outbox that is the embedded default."""
+import copy
 import email.policy
 import smtplib
 import ssl
@@ -35,13 +36,18 @@ class SMTPTransport:
         return smtp
 
     def send(self, msg: EmailMessage) -> None:
+        recipients = _all_recipients(msg)
         try:
             if self._smtp is None:
                 self._smtp = self._connect()
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            raise TransportError(f"Der Mailserver {self.host}:{self.port} ist nicht erreichbar: {exc}") from exc
+        try:
             # smtplib wants CRLF line ends already; a strict server rejects bare LF.
-            self._smtp.sendmail(
-                msg["From"], _all_recipients(msg), msg.as_bytes(policy=email.policy.SMTP)
-            )
+            self._smtp.sendmail(envelope_sender(msg), recipients, wire_bytes(msg))
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise TransportError(f"Der Mailserver hat die Empfängeradresse abgelehnt: {exc.recipients}") from exc
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise TransportError(f"Der Mailserver {self.host}:{self.port} hat die Nachricht abgelehnt: {exc}") from exc
@@ -65,11 +71,23 @@ class FileTransport:
         self.directory.mkdir(parents=True, exist_ok=True)
         message_id = msg["Message-ID"].strip("<>").split("@")[0]
         path = self.directory / f"{utcnow():%Y%m%d-%H%M%S-%f}-{message_id}.eml"
-        path.write_bytes(msg.as_bytes(policy=email.policy.SMTP))
+        path.write_bytes(wire_bytes(msg))
         return path
 
     def close(self) -> None:
         pass
+
+
+def wire_bytes(msg: EmailMessage) -> bytes:
+    """The message as it goes over the wire: CRLF line ends, and no Bcc header for anyone to read."""
+    if "Bcc" in msg:
+        msg = copy.copy(msg)
+        del msg["Bcc"]
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def envelope_sender(msg: EmailMessage) -> str:
+    return msg["Sender"].addresses[0].addr_spec if msg["Sender"] else msg["From"].addresses[0].addr_spec
 
 
 def _all_recipients(msg: EmailMessage) -> list[str]:

@@ -71,12 +71,60 @@ class Consent(db.Model):
     __table_args__ = (sa.Index("ix_consents_person_channel", "person_id", "channel", "effective_at"),)
 
 
+#: The only change a ledger row allows: removing personal data (person deleted or erased). That
+#: consent existed, for which channel, when and how stays provable.
+REDACTABLE_COLUMNS = ("person_id", "email", "request_ip", "user_agent", "confirmed_ip", "recorded_by_id")
+
+
 @sa.event.listens_for(Consent, "before_update")
 def _refuse_update(mapper, connection, target):
-    # person_id may only be cleared (the database does this when a person is deleted).
-    raise AppendOnlyError("Der Einwilligungsnachweis ist unveränderlich; bitte einen neuen Eintrag anlegen.")
+    state = sa.inspect(target)
+    for attr in state.attrs:
+        history = attr.load_history()
+        if not history.has_changes():
+            continue
+        if attr.key in ("person",):
+            continue  # the relationship; its column person_id is checked below
+        if attr.key not in REDACTABLE_COLUMNS or history.added != [None]:
+            raise AppendOnlyError(
+                "Der Einwilligungsnachweis ist unveränderlich; bitte einen neuen Eintrag anlegen."
+            )
 
 
 @sa.event.listens_for(Consent, "before_delete")
 def _refuse_delete(mapper, connection, target):
     raise AppendOnlyError("Einträge im Einwilligungsnachweis können nicht gelöscht werden.")
+
+
+def _unchanged(column: str) -> str:
+    return f"NEW.{column} IS NOT DISTINCT FROM OLD.{column}"
+
+
+def _redacted_or_unchanged(column: str) -> str:
+    return f"(NEW.{column} IS NULL OR NEW.{column} IS NOT DISTINCT FROM OLD.{column})"
+
+
+#: The same rule in the database, so that bulk SQL cannot rewrite the ledger either. The migration
+#: holds a copy of these statements.
+_FIXED = [c.name for c in Consent.__table__.columns if c.name not in REDACTABLE_COLUMNS]
+_ALLOWED_UPDATE = " AND ".join([_unchanged(c) for c in _FIXED] + [_redacted_or_unchanged(c) for c in REDACTABLE_COLUMNS])
+APPEND_ONLY_DDL = {
+    "sqlite": [
+        "CREATE TRIGGER consents_no_delete BEFORE DELETE ON consents "
+        "BEGIN SELECT RAISE(ABORT, 'consents are append-only'); END",
+        f"CREATE TRIGGER consents_no_update BEFORE UPDATE ON consents WHEN NOT ({_ALLOWED_UPDATE}) "
+        "BEGIN SELECT RAISE(ABORT, 'consents are append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION consents_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF TG_OP = 'DELETE' THEN RAISE EXCEPTION 'consents are append-only'; END IF; "
+        f"IF NOT ({_ALLOWED_UPDATE}) THEN RAISE EXCEPTION 'consents are append-only'; END IF; "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER consents_append_only BEFORE UPDATE OR DELETE ON consents "
+        "FOR EACH ROW EXECUTE FUNCTION consents_append_only()",
+    ],
+}
+
+for _dialect, _statements in APPEND_ONLY_DDL.items():
+    for _statement in _statements:
+        sa.event.listen(Consent.__table__, "after_create", sa.DDL(_statement).execute_if(dialect=_dialect))
