@@ -22,6 +22,9 @@ class AuditLog(db.Model):
     entity_id: Mapped[int | None] = mapped_column()
     #: Human-readable label of the record at the time of the change.
     entity_label: Mapped[str] = mapped_column(sa.String(300))
+    #: The person and organization whose data the entry is about (for their history and for erasure).
+    person_id: Mapped[int | None] = mapped_column(index=True)
+    organization_id: Mapped[int | None] = mapped_column(index=True)
     #: {"field": [old, new]} for updates; the full values for create and delete.
     changes: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
 

@@ -15,7 +15,10 @@ def actor_label(actor) -> str:
 def record(action: str, entity, *, actor, changes: dict[str, Any] | None = None) -> AuditLog:
     """Add one audit row for `entity` (flushed by the caller's transaction, never committed here)."""
     db.session.flush()  # make sure a new entity has its id
+    person_id, organization_id = entity.audit_subjects
     entry = AuditLog(
+        person_id=person_id,
+        organization_id=organization_id,
         actor_id=getattr(actor, "id", None),
         actor_label=actor_label(actor),
         action=action,

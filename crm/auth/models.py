@@ -63,6 +63,10 @@ class User(UserMixin, db.Model):
     def audit_label(self) -> str:
         return self.email
 
+    @property
+    def audit_subjects(self) -> tuple[int | None, int | None]:
+        return self.person_id, None
+
     def has_role(self, *roles: str) -> bool:
         """True if the user has one of `roles`; admins may do everything office staff may."""
         return self.role in roles or (self.role == Role.admin and Role.office in roles)

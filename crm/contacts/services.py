@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
 from crm.audit.services import apply_changes, record, snapshot
-from crm.contacts.models import Affiliation, Consent, Organization, OrganizationKind, Person, Tag
+from crm.contacts.models import Affiliation, Consent, ConsentChannel, Organization, OrganizationKind, Person, Tag
 from crm.contacts.municipal import ags_error, kreisschluessel_error
 from crm.errors import ValidationFailed
 from crm.extensions import db
@@ -132,10 +132,22 @@ def set_tags(person: Person, names: list[str], *, actor) -> None:
         record("update", person, actor=actor, changes={"tags": [old, new]})
 
 
+#: Person column that caches the latest ledger state of a channel.
+CONSENT_CACHE = {ConsentChannel.newsletter: "newsletter_consent", ConsentChannel.event_invitation: "invitation_consent"}
+
+
 def record_consent(person: Person, *, actor, **data) -> Consent:
     """Append a consent or withdrawal to the ledger (never changes earlier rows)."""
     consent = Consent(person=person, email=person.email, recorded_by=actor, **data)
     db.session.add(consent)
+    db.session.flush()
+    latest = db.session.scalar(
+        sa.select(Consent.granted)
+        .where(Consent.person_id == person.id, Consent.channel == consent.channel)
+        .order_by(Consent.effective_at.desc(), Consent.id.desc())
+        .limit(1)
+    )
+    setattr(person, CONSENT_CACHE[consent.channel], latest)
     record(
         "consent",
         person,

@@ -75,6 +75,10 @@ class Membership(db.Model):
     AUDITED_FIELDS = ("number", "person_id", "organization_id", "type", "status", "start_date", "end_date", "notes")
 
     @property
+    def audit_subjects(self) -> tuple[int | None, int | None]:
+        return self.person_id, self.organization_id
+
+    @property
     def member_name(self) -> str:
         return self.person.full_name if self.person else self.organization.name
 

@@ -2,8 +2,9 @@
 from crm.contacts.models.consents import Consent, ConsentChannel, ConsentMethod
 from crm.contacts.models.organizations import ORGANIZATION_KIND_LABELS, Organization, OrganizationKind
 from crm.contacts.models.people import Affiliation, Person, Salutation, Tag, person_tags
+from crm.contacts.models.segments import Segment
 
 __all__ = [
     "Affiliation", "Consent", "ConsentChannel", "ConsentMethod", "ORGANIZATION_KIND_LABELS", "Organization",
-    "OrganizationKind", "Person", "Salutation", "Tag", "person_tags",
+    "OrganizationKind", "Person", "Salutation", "Segment", "Tag", "person_tags",
 ]  # fmt: skip

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.contacts.municipal import BUNDESLAENDER, digits_only_sql
+from crm.contacts.search import search_key
 from crm.extensions import db, str_enum, utcnow
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class Organization(db.Model):
     email: Mapped[str | None] = mapped_column(sa.String(254))
     phone: Mapped[str | None] = mapped_column(sa.String(50))
     notes: Mapped[str | None] = mapped_column(sa.Text)
+    #: Folded name, short name, city and keys for umlaut-tolerant search.
+    search_key: Mapped[str] = mapped_column(sa.String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -103,6 +106,13 @@ class Organization(db.Model):
         return self.name
 
     @property
+    def audit_subjects(self) -> tuple[int | None, int | None]:
+        return None, self.id
+
+    def refresh_search_key(self) -> None:
+        self.search_key = search_key(self.name, self.short_name, self.city, self.ags, self.kreisschluessel)
+
+    @property
     def state_name(self) -> str | None:
         return BUNDESLAENDER.get(self.state) if self.state else None
 
@@ -112,3 +122,9 @@ class Organization(db.Model):
 
     def __repr__(self) -> str:
         return f"<Organization {self.id} {self.name!r}>"
+
+
+@sa.event.listens_for(Organization, "before_insert")
+@sa.event.listens_for(Organization, "before_update")
+def _refresh_search_key(mapper, connection, target) -> None:
+    target.refresh_search_key()

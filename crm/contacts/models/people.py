@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.contacts import salutation as salutation_rules
+from crm.contacts.search import search_key
 from crm.extensions import db, str_enum, utcnow
 
 if TYPE_CHECKING:
@@ -60,7 +61,13 @@ class Person(db.Model):
     fax: Mapped[str | None] = mapped_column(sa.String(50))
     language: Mapped[str] = mapped_column(sa.String(5), default="de")
     notes: Mapped[str | None] = mapped_column(sa.Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Folded name and email for umlaut-tolerant search (see crm.contacts.search); kept current on save.
+    search_key: Mapped[str] = mapped_column(sa.String(500), default="")
+    #: Latest state per channel in the consent ledger (None: never asked). A cache for fast filters;
+    #: the ledger is the proof. Written only by crm.contacts.services.record_consent.
+    newsletter_consent: Mapped[bool | None] = mapped_column(index=True)
+    invitation_consent: Mapped[bool | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     affiliations: Mapped[list["Affiliation"]] = relationship(
@@ -79,6 +86,13 @@ class Person(db.Model):
     AUDITED_FIELDS = (
         "salutation", "title", "first_name", "last_name", "email", "phone", "mobile", "fax", "language", "notes",
     )  # fmt: skip
+
+    @property
+    def audit_subjects(self) -> tuple[int | None, int | None]:
+        return self.id, None
+
+    def refresh_search_key(self) -> None:
+        self.search_key = search_key(self.first_name, self.last_name, self.email)
 
     @property
     def full_name(self) -> str:
@@ -124,8 +138,10 @@ class Affiliation(db.Model):
     person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id", ondelete="CASCADE"), index=True)
     organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     #: The function as the person uses it ("Bürgermeister", "Leiterin des OB-Büros").
-    position: Mapped[str | None] = mapped_column(sa.String(200), index=True)
+    position: Mapped[str | None] = mapped_column(sa.String(200))
     department: Mapped[str | None] = mapped_column(sa.String(200))
+    #: Folded position and department, for search by function.
+    search_key: Mapped[str] = mapped_column(sa.String(420), default="")
     is_primary: Mapped[bool] = mapped_column(default=False)
     start_date: Mapped[date | None] = mapped_column()
     end_date: Mapped[date | None] = mapped_column()
@@ -149,9 +165,24 @@ class Affiliation(db.Model):
     AUDITED_FIELDS = ("person_id", "organization_id", "position", "department", "is_primary", "start_date", "end_date")
 
     @property
+    def audit_subjects(self) -> tuple[int | None, int | None]:
+        return self.person_id, self.organization_id
+
+    def refresh_search_key(self) -> None:
+        self.search_key = search_key(self.position, self.department)
+
+    @property
     def is_current(self) -> bool:
         return self.end_date is None or self.end_date >= date.today()
 
     @property
     def audit_label(self) -> str:
         return f"{self.person.full_name} – {self.position or 'ohne Funktion'} ({self.organization.name})"
+
+
+@sa.event.listens_for(Person, "before_insert")
+@sa.event.listens_for(Person, "before_update")
+@sa.event.listens_for(Affiliation, "before_insert")
+@sa.event.listens_for(Affiliation, "before_update")
+def _refresh_search_key(mapper, connection, target) -> None:
+    target.refresh_search_key()
