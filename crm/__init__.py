@@ -48,12 +48,20 @@ def _register_blueprints(app: Flask) -> None:
     from crm.auth.cli import users_cli
     from crm.auth.views import bp as auth_bp
     from crm.auth.admin_views import bp as users_bp
+    from crm.audit.views import bp as audit_bp
+    from crm.contacts.views.affiliations import bp as affiliations_bp
+    from crm.contacts.views.organizations import bp as organizations_bp
+    from crm.contacts.views.people import bp as people_bp
+    from crm.contacts.views.segments import bp as segments_bp
     from crm.dashboard.views import bp as dashboard_bp
     from crm.demo.cli import demo_cli
     from crm.mail.views import bp as mail_bp
     from crm.members.views import bp as portal_bp
 
-    for blueprint in (auth_bp, users_bp, dashboard_bp, mail_bp, portal_bp):
+    for blueprint in (
+        auth_bp, users_bp, dashboard_bp, mail_bp, portal_bp,
+        people_bp, affiliations_bp, organizations_bp, segments_bp, audit_bp,
+    ):  # fmt: skip
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)

@@ -1,4 +1,5 @@
 """Form pieces shared by all areas: German messages where WTForms would answer in English."""
+from wtforms import IntegerField as _IntegerField
 from wtforms import SelectField as _SelectField
 from wtforms.validators import ValidationError
 
@@ -16,3 +17,13 @@ class SelectField(_SelectField):
             return
         if not any(match for _, _, match, *_ in self.iter_choices()):
             raise ValidationError("Bitte wählen Sie einen Eintrag aus der Liste.")
+
+
+class IntegerField(_IntegerField):
+    """A whole number; German message for anything else."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as error:
+            raise ValueError("Bitte eine ganze Zahl ohne Punkte angeben, z. B. 160355.") from error

@@ -44,6 +44,7 @@ def register_template_helpers(app: Flask) -> None:
         number_de=number_de,
         audit_field=field_label,
         audit_value=audit_value,
+        reject_keys=lambda mapping, *keys: {k: v for k, v in mapping.items() if k not in keys},
     )
     app.jinja_env.globals.update(audit_action_labels=ACTION_LABELS, audit_entity_labels=ENTITY_LABELS)
     app.jinja_env.globals["organization_name"] = app.config["ORGANIZATION_NAME"]

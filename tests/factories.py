@@ -4,7 +4,7 @@ import itertools
 from flask import current_app
 
 from crm.auth.models import Role, User
-from crm.contacts.models import Organization, OrganizationKind, Person, Salutation
+from crm.contacts.models import Affiliation, Organization, OrganizationKind, Person, Salutation, Segment
 
 _seq = itertools.count(1)
 
@@ -32,6 +32,21 @@ class Factories:
         self.db.session.add(organization)
         self.db.session.flush()
         return organization
+
+    def affiliation(self, person: Person, organization: Organization, **kw) -> Affiliation:
+        kw.setdefault("is_primary", not any(a.is_primary for a in person.affiliations))
+        affiliation = Affiliation(person=person, organization=organization, **kw)
+        self.db.session.add(affiliation)
+        self.db.session.flush()
+        return affiliation
+
+    def segment(self, **kw) -> Segment:
+        kw.setdefault("name", f"Segment {next(_seq)}")
+        kw.setdefault("filters", {})
+        segment = Segment(**kw)
+        self.db.session.add(segment)
+        self.db.session.flush()
+        return segment
 
     def user(self, role: str = "office", password: str | None = None, person: Person | None = None, **kw) -> User:
         person = person or self.person()

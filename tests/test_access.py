@@ -25,6 +25,32 @@ ROUTES = [
     ("users.deactivate", "POST", "/admin/benutzer/{user}/deaktivieren", (ADMIN,)),
     ("users.activate", "POST", "/admin/benutzer/{user}/aktivieren", (ADMIN,)),
     ("users.send_reset", "POST", "/admin/benutzer/{user}/passwort-link", (ADMIN,)),
+    ("people.index", "GET", "/personen/", STAFF),
+    ("people.export", "GET", "/personen/export.csv", STAFF),
+    ("people.bulk_tags", "POST", "/personen/themen", STAFF),
+    ("people.new", "GET", "/personen/neu", STAFF),
+    ("people.show", "GET", "/personen/{person}", STAFF),
+    ("people.edit", "GET", "/personen/{person}/bearbeiten", STAFF),
+    ("people.delete", "GET", "/personen/{person}/loeschen", STAFF),
+    ("people.add_consent", "POST", "/personen/{person}/einwilligung", STAFF),
+    ("affiliations.new", "GET", "/personen/{person}/funktionen/neu", STAFF),
+    ("affiliations.edit", "GET", "/personen/funktionen/{affiliation}/bearbeiten", STAFF),
+    ("affiliations.end", "POST", "/personen/funktionen/{affiliation}/beenden", STAFF),
+    ("affiliations.delete", "POST", "/personen/funktionen/{affiliation}/loeschen", STAFF),
+    ("organizations.index", "GET", "/organisationen/", STAFF),
+    ("organizations.export", "GET", "/organisationen/export.xlsx", STAFF),
+    ("organizations.suggest", "GET", "/organisationen/vorschlaege?q=stadt", STAFF),
+    ("organizations.new", "GET", "/organisationen/neu", STAFF),
+    ("organizations.show", "GET", "/organisationen/{organization}", STAFF),
+    ("organizations.edit", "GET", "/organisationen/{organization}/bearbeiten", STAFF),
+    ("organizations.delete", "GET", "/organisationen/{organization}/loeschen", STAFF),
+    ("segments.index", "GET", "/segmente/", STAFF),
+    ("segments.new", "GET", "/segmente/neu?state=08", STAFF),
+    ("segments.show", "GET", "/segmente/{segment}", STAFF),
+    ("segments.edit", "GET", "/segmente/{segment}/bearbeiten", STAFF),
+    ("segments.replace_filter", "POST", "/segmente/{segment}/filter-uebernehmen", STAFF),
+    ("segments.delete", "POST", "/segmente/{segment}/loeschen", STAFF),
+    ("audit.index", "GET", "/protokoll/?entity=people", STAFF),
 ]
 
 
@@ -39,8 +65,14 @@ def test_route_access(client, login, make, role, endpoint, method, path, allowed
     if role != ANON:
         login(role)
     other = make.user(role="member")
-    response = client.open(path.format(user=other.id), method=method)
-    body = response.get_data(as_text=True)
+    organization = make.organization(name="Stadt Musterhausen")
+    affiliation = make.affiliation(other.person, organization, position="Bürgermeisterin")
+    segment = make.segment()
+    url = path.format(
+        user=other.id, person=other.person_id, organization=organization.id, affiliation=affiliation.id, segment=segment.id
+    )
+    response = client.open(url, method=method)
+    body = response.get_data().decode("utf-8", errors="replace")
     if role in allowed:
         assert response.status_code not in (401, 403), body
         assert not response.headers.get("Location", "").startswith("/login?next"), "allowed role sent to login"

@@ -16,6 +16,7 @@ ENTITY_LABELS = {
     "affiliations": "Funktion",
     "memberships": "Mitgliedschaft",
     "users": "Zugang",
+    "segments": "Segment",
 }
 
 FIELD_LABELS = {
@@ -26,7 +27,8 @@ FIELD_LABELS = {
     "population": "Einwohner", "street": "Straße", "postal_code": "PLZ", "city": "Ort", "website": "Website",
     "position": "Funktion", "department": "Abteilung", "is_primary": "Hauptfunktion", "start_date": "Beginn",
     "end_date": "Ende", "role": "Rolle", "active": "aktiv", "status": "Status", "type": "Art",
-    "number": "Nummer", "password": "Passwort", "mail": "E-Mail",
+    "number": "Nummer", "password": "Passwort", "mail": "E-Mail", "description": "Beschreibung",
+    "filters": "Filter", "organization_id": "Organisation", "person_id": "Person",
     "consent.newsletter": "Einwilligung Newsletter", "consent.event_invitation": "Einwilligung Einladungen",
 }  # fmt: skip
 

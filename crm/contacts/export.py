@@ -1,0 +1,52 @@
+"""Exports of the current list: CSV for German Excel (UTF-8 with BOM, ';') and XLSX, streamed."""
+import csv
+import io
+import re
+from typing import Callable, Iterable, Iterator
+
+from openpyxl import Workbook
+
+Column = tuple[str, Callable]  # (German header, value of a row)
+
+BATCH = 1000
+_PHONE_LIKE = re.compile(r"^[+-][0-9 ()/.-]*$")
+
+
+def csv_stream(columns: list[Column], rows: Iterable) -> Iterator[str]:
+    """Yield the CSV piece by piece, so 100,000 rows never sit in memory at once."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    yield "\ufeff"  # BOM: Excel then reads UTF-8 (umlauts) correctly
+    writer.writerow([header for header, _ in columns])
+    for number, row in enumerate(rows, 1):
+        writer.writerow([_cell(value(row)) for _, value in columns])
+        if number % BATCH == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def xlsx_bytes(columns: list[Column], rows: Iterable, *, title: str) -> bytes:
+    """An XLSX workbook built in openpyxl's write-only mode (rows are not kept in memory)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=title[:31])
+    sheet.append([header for header, _ in columns])
+    for row in rows:
+        sheet.append([_cell(value(row)) for _, value in columns])
+    output = io.BytesIO()
+    workbook.save(output)
+    return output.getvalue()
+
+
+def _cell(value) -> str | int | float:
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    # A cell starting with =, @, + or - would run as a formula in Excel (CSV injection); phone
+    # numbers such as "+49 30 773" are left alone.
+    if text[:1] in ("=", "@") or (text[:1] in ("+", "-") and not _PHONE_LIKE.match(text)):
+        return "'" + text
+    return text

@@ -1,0 +1,190 @@
+"""The people filter: one definition used by the list, exports, bulk actions and segments.
+
+A filter is a set of URL arguments, so it can be bookmarked, shared and saved as a segment; a
+segment evaluates its arguments anew each time and so always means the current people.
+"""
+from dataclasses import asdict, dataclass, fields
+from datetime import date
+from typing import Any, Mapping
+
+import sqlalchemy as sa
+
+from crm.contacts.models import Affiliation, Organization, Person, person_tags
+from crm.contacts.search import fold
+from crm.members.models import Membership
+
+SORTS = {
+    "name": ("Name", (Person.last_name, Person.first_name, Person.id)),
+    "-created": ("Neueste zuerst", (Person.created_at.desc(), Person.id.desc())),
+    "email": ("E-Mail", (Person.email, Person.id)),
+    "-updated": ("Zuletzt geändert", (Person.updated_at.desc(), Person.id.desc())),
+}
+
+CONSENT_FILTERS = {
+    "newsletter_yes": ("Newsletter: eingewilligt", Person.newsletter_consent.is_(True)),
+    "newsletter_no": ("Newsletter: widerrufen", Person.newsletter_consent.is_(False)),
+    "newsletter_none": ("Newsletter: nie gefragt", Person.newsletter_consent.is_(None)),
+    "invitation_yes": ("Einladungen: eingewilligt", Person.invitation_consent.is_(True)),
+    "invitation_no": ("Einladungen: widerrufen", Person.invitation_consent.is_(False)),
+    "invitation_none": ("Einladungen: nie gefragt", Person.invitation_consent.is_(None)),
+}
+
+MEMBERSHIP_FILTERS = {
+    "active": "Mitglied (aktiv)",
+    "applied": "Mitgliedschaft beantragt",
+    "suspended": "Mitgliedschaft ruhend",
+    "ended": "ehemaliges Mitglied",
+    "none": "kein Mitglied",
+}
+
+
+def _current_affiliations():
+    today = date.today()
+    return sa.select(Affiliation.person_id).where(sa.or_(Affiliation.end_date.is_(None), Affiliation.end_date >= today))
+
+
+@dataclass
+class PersonFilter:
+    q: str = ""
+    state: str = ""
+    kind: str = ""
+    tag: str = ""
+    membership: str = ""
+    consent: str = ""
+    has_email: str = ""
+    sort: str = "name"
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> "PersonFilter":
+        """Read the filter from request.args or a segment; unknown values are ignored, not errors."""
+        values = {f.name: str(args.get(f.name, "") or "").strip() for f in fields(cls)}
+        values["q"] = values["q"][:200]
+        if values["sort"] not in SORTS:
+            values["sort"] = "name"
+        if values["consent"] not in CONSENT_FILTERS:
+            values["consent"] = ""
+        if values["membership"] not in MEMBERSHIP_FILTERS:
+            values["membership"] = ""
+        if values["has_email"] not in ("yes", "no"):
+            values["has_email"] = ""
+        if not values["tag"].isdigit():
+            values["tag"] = ""
+        return cls(**values)
+
+    def to_args(self, *, with_sort: bool = True) -> dict[str, str]:
+        """The non-empty arguments, for URLs and segments."""
+        args = {k: v for k, v in asdict(self).items() if v and (with_sort or k != "sort")}
+        if args.get("sort") == "name":
+            del args["sort"]
+        return args
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.to_args(with_sort=False)
+
+    def conditions(self) -> list:
+        """WHERE conditions on Person; every filter is an indexed column or an IN over an index."""
+        conditions = []
+        for term in fold(self.q).split():
+            pattern = f"%{term}%"
+            via_organization = (
+                _current_affiliations()
+                .join(Organization, Organization.id == Affiliation.organization_id)
+                .where(sa.or_(Organization.search_key.like(pattern), Affiliation.search_key.like(pattern)))
+            )
+            conditions.append(sa.or_(Person.search_key.like(pattern), Person.id.in_(via_organization)))
+        if self.state or self.kind:
+            organizations = _current_affiliations().join(Organization, Organization.id == Affiliation.organization_id)
+            if self.state:
+                organizations = organizations.where(Organization.state == self.state)
+            if self.kind:
+                organizations = organizations.where(Organization.kind == self.kind)
+            conditions.append(Person.id.in_(organizations))
+        if self.tag:
+            conditions.append(Person.id.in_(sa.select(person_tags.c.person_id).where(person_tags.c.tag_id == int(self.tag))))
+        if self.membership == "none":
+            conditions.append(Person.id.not_in(sa.select(Membership.person_id).where(Membership.person_id.is_not(None))))
+        elif self.membership:
+            conditions.append(Person.id.in_(sa.select(Membership.person_id).where(Membership.status == self.membership)))
+        if self.consent:
+            conditions.append(CONSENT_FILTERS[self.consent][1])
+        if self.has_email == "yes":
+            conditions.append(Person.email.is_not(None))
+        elif self.has_email == "no":
+            conditions.append(Person.email.is_(None))
+        return conditions
+
+    def ids(self) -> sa.Select:
+        """SELECT of the matching people's ids (for counts, bulk actions and segments)."""
+        return sa.select(Person.id).where(*self.conditions())
+
+    def statement(self) -> sa.Select:
+        """SELECT of the matching people in the chosen order."""
+        return sa.select(Person).where(*self.conditions()).order_by(*SORTS[self.sort][1])
+
+    def count(self, session) -> int:
+        return session.scalar(sa.select(sa.func.count()).select_from(self.ids().subquery()))
+
+
+ORGANIZATION_SORTS = {
+    "name": ("Name", (Organization.name, Organization.id)),
+    "city": ("Ort", (Organization.city, Organization.name, Organization.id)),
+    "-population": ("Einwohner (absteigend)", (Organization.population.desc(), Organization.id)),
+    "-created": ("Neueste zuerst", (Organization.created_at.desc(), Organization.id.desc())),
+}
+
+
+@dataclass
+class OrganizationFilter:
+    q: str = ""
+    kind: str = ""
+    state: str = ""
+    sort: str = "name"
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> "OrganizationFilter":
+        values = {f.name: str(args.get(f.name, "") or "").strip() for f in fields(cls)}
+        values["q"] = values["q"][:200]
+        if values["sort"] not in ORGANIZATION_SORTS:
+            values["sort"] = "name"
+        return cls(**values)
+
+    def to_args(self) -> dict[str, str]:
+        args = {k: v for k, v in asdict(self).items() if v}
+        if args.get("sort") == "name":
+            del args["sort"]
+        return args
+
+    def conditions(self) -> list:
+        conditions = [Organization.search_key.like(f"%{term}%") for term in fold(self.q).split()]
+        if self.kind:
+            conditions.append(Organization.kind == self.kind)
+        if self.state:
+            conditions.append(Organization.state == self.state)
+        return conditions
+
+    def statement(self) -> sa.Select:
+        return sa.select(Organization).where(*self.conditions()).order_by(*ORGANIZATION_SORTS[self.sort][1])
+
+
+def describe(person_filter: PersonFilter, tag_names: Mapping[int, str]) -> list[str]:
+    """The filter in words ("Bundesland: Bayern"), for segment pages and headings."""
+    from crm.contacts.models import ORGANIZATION_KIND_LABELS, OrganizationKind
+    from crm.contacts.municipal import BUNDESLAENDER
+
+    parts = []
+    if person_filter.q:
+        parts.append(f"Suche: „{person_filter.q}“")
+    if person_filter.state:
+        parts.append(f"Bundesland: {BUNDESLAENDER.get(person_filter.state, person_filter.state)}")
+    if person_filter.kind in OrganizationKind.__members__:
+        parts.append(f"Art der Organisation: {ORGANIZATION_KIND_LABELS[OrganizationKind(person_filter.kind)]}")
+    if person_filter.tag:
+        parts.append(f"Thema: {tag_names.get(int(person_filter.tag), 'gelöschtes Thema')}")
+    if person_filter.membership:
+        parts.append(MEMBERSHIP_FILTERS[person_filter.membership])
+    if person_filter.consent:
+        parts.append(CONSENT_FILTERS[person_filter.consent][0])
+    if person_filter.has_email:
+        parts.append("mit E-Mail-Adresse" if person_filter.has_email == "yes" else "ohne E-Mail-Adresse")
+    return parts or ["alle Personen"]

@@ -1,0 +1,1 @@
+"""Views of the contacts workspace, one module per entity."""

@@ -1,0 +1,243 @@
+"""People: list with search and filters, detail, create, edit, delete, bulk topics, export."""
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, flash, stream_with_context, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import joinedload, selectinload
+
+from crm.audit.models import AuditLog
+from crm.contacts.export import csv_stream, xlsx_bytes
+from crm.contacts.filters import CONSENT_FILTERS, MEMBERSHIP_FILTERS, SORTS, PersonFilter
+from crm.contacts.forms import KIND_CHOICES, STATE_CHOICES, BulkTagForm, ConsentForm, PersonForm
+from crm.contacts.models import Affiliation, Consent, ConsentChannel, ConsentMethod, Person, Segment, Tag
+from crm.contacts.services import (
+    bulk_tag,
+    create_person,
+    delete_person,
+    get_or_create_tag,
+    record_consent,
+    set_tags,
+    update_person,
+)
+from crm.contacts.services.people import deletion_impact
+from crm.errors import ValidationFailed, apply_to_form
+from crm.extensions import db
+from crm.members.models import Membership
+from crm.security import roles_required
+
+bp = Blueprint("people", __name__, url_prefix="/personen")
+
+EXPORT_COLUMNS = [
+    ("Anrede", lambda p: p.salutation.label if p.salutation else ""),
+    ("Titel", lambda p: p.title),
+    ("Vorname", lambda p: p.first_name),
+    ("Nachname", lambda p: p.last_name),
+    ("E-Mail", lambda p: p.email),
+    ("Telefon", lambda p: p.phone),
+    ("Mobil", lambda p: p.mobile),
+    ("Organisation", lambda p: p.primary_affiliation.organization.name if p.primary_affiliation else ""),
+    ("Funktion", lambda p: p.primary_affiliation.position if p.primary_affiliation else ""),
+    ("Ort", lambda p: p.primary_affiliation.organization.city if p.primary_affiliation else ""),
+    ("Briefanrede", lambda p: p.letter_salutation),
+    ("Themen", lambda p: ", ".join(t.name for t in p.tags)),
+]
+
+
+def _with_list_details(stmt):
+    """Load what the list shows in a fixed number of queries (no query per row)."""
+    return stmt.options(
+        selectinload(Person.affiliations).joinedload(Affiliation.organization), selectinload(Person.tags)
+    )
+
+
+def _all_tags() -> list[Tag]:
+    return db.session.scalars(sa.select(Tag).order_by(Tag.name)).all()
+
+
+@bp.get("/")
+@roles_required("office")
+def index():
+    person_filter = PersonFilter.from_args(request.args)
+    page = db.paginate(
+        _with_list_details(person_filter.statement()),
+        page=request.args.get("page", 1, type=int),
+        per_page=request.args.get("per_page", 50, type=int),
+        max_per_page=200,
+        error_out=False,
+    )
+    return render_template(
+        "contacts/people/index.html",
+        page=page,
+        filter=person_filter,
+        tags=_all_tags(),
+        states=STATE_CHOICES[1:],
+        kinds=KIND_CHOICES,
+        sorts=SORTS,
+        consent_filters=CONSENT_FILTERS,
+        membership_filters=MEMBERSHIP_FILTERS,
+        segments=db.session.scalars(sa.select(Segment).order_by(Segment.name)).all(),
+        bulk_form=BulkTagForm(),
+    )
+
+
+def _export_rows(person_filter: PersonFilter):
+    """The filtered people in batches, each batch loaded with its details in a few queries."""
+    ids = db.session.scalars(person_filter.statement().with_only_columns(Person.id)).all()
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        people = {p.id: p for p in db.session.scalars(_with_list_details(sa.select(Person).where(Person.id.in_(batch))))}
+        yield from (people[i] for i in batch)
+        db.session.expunge_all()
+
+
+@bp.get("/export.<fmt>")
+@roles_required("office")
+def export(fmt: str):
+    person_filter = PersonFilter.from_args(request.args)
+    name = f"personen-{date.today():%Y-%m-%d}"
+    if fmt == "csv":
+        return Response(
+            stream_with_context(csv_stream(EXPORT_COLUMNS, _export_rows(person_filter))),
+            mimetype="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f"attachment; filename={name}.csv"},
+        )
+    if fmt == "xlsx":
+        return Response(
+            xlsx_bytes(EXPORT_COLUMNS, _export_rows(person_filter), title="Personen"),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f"attachment; filename={name}.xlsx"},
+        )
+    abort(404)
+
+
+@bp.post("/themen")
+@roles_required("office")
+def bulk_tags():
+    form = BulkTagForm()
+    person_filter = PersonFilter.from_args(request.form)
+    back = url_for("people.index", **person_filter.to_args())
+    if not form.validate_on_submit():
+        flash("Bitte geben Sie ein Thema an.", "error")
+        return redirect(back)
+    if form.scope.data == "all":
+        ids = db.session.scalars(person_filter.ids()).all()
+    else:
+        ids = [int(i) for i in request.form.getlist("person_ids") if i.isdigit()]
+    if not ids:
+        flash("Bitte wählen Sie mindestens eine Person aus.", "error")
+        return redirect(back)
+    tag = get_or_create_tag(form.tag.data)
+    changed = bulk_tag(ids, tag, add=form.action.data == "add", actor=current_user)
+    db.session.commit()
+    verb = "zugeordnet" if form.action.data == "add" else "entfernt"
+    flash(f"Thema „{tag.name}“ bei {changed} Personen {verb}.", "success")
+    return redirect(back)
+
+
+def _tag_choices(form: PersonForm) -> None:
+    form.tags.choices = [(t.name, t.name) for t in _all_tags()]
+
+
+@bp.route("/neu", methods=["GET", "POST"])
+@roles_required("office")
+def new():
+    form = PersonForm()
+    _tag_choices(form)
+    if form.validate_on_submit():
+        try:
+            person = create_person(form.person_data(), actor=current_user)
+            set_tags(person, form.tags.data or [], actor=current_user)
+        except ValidationFailed as error:
+            db.session.rollback()
+            apply_to_form(form, error)
+        else:
+            db.session.commit()
+            flash(f"{person.full_name} wurde angelegt.", "success")
+            return redirect(url_for("people.show", person_id=person.id))
+    return render_template("contacts/people/form.html", form=form, person=None)
+
+
+@bp.get("/<int:person_id>")
+@roles_required("office")
+def show(person_id: int):
+    return _render_show(db.get_or_404(Person, person_id), ConsentForm())
+
+
+def _render_show(person: Person, consent_form: ConsentForm):
+    memberships = db.session.scalars(sa.select(Membership).where(Membership.person_id == person.id)).all()
+    consents = db.session.scalars(
+        sa.select(Consent).options(joinedload(Consent.recorded_by))
+        .where(Consent.person_id == person.id).order_by(Consent.effective_at.desc(), Consent.id.desc())
+    ).all()  # fmt: skip
+    history = db.session.scalars(
+        sa.select(AuditLog).where(AuditLog.person_id == person.id).order_by(AuditLog.id.desc()).limit(100)
+    ).all()
+    return render_template(
+        "contacts/people/show.html",
+        person=person,
+        memberships=memberships,
+        consents=consents,
+        history=history,
+        consent_form=consent_form,
+    )
+
+
+@bp.route("/<int:person_id>/bearbeiten", methods=["GET", "POST"])
+@roles_required("office")
+def edit(person_id: int):
+    person = db.get_or_404(Person, person_id)
+    form = PersonForm(
+        obj=person, salutation=person.salutation.value if person.salutation else "", tags=[t.name for t in person.tags]
+    )
+    _tag_choices(form)
+    if form.validate_on_submit():
+        try:
+            update_person(person, form.person_data(), actor=current_user)
+            set_tags(person, form.tags.data or [], actor=current_user)
+        except ValidationFailed as error:
+            db.session.rollback()
+            apply_to_form(form, error)
+        else:
+            db.session.commit()
+            flash("Die Änderungen wurden gespeichert.", "success")
+            return redirect(url_for("people.show", person_id=person.id))
+    return render_template("contacts/people/form.html", form=form, person=person)
+
+
+@bp.route("/<int:person_id>/loeschen", methods=["GET", "POST"])
+@roles_required("office")
+def delete(person_id: int):
+    person = db.get_or_404(Person, person_id)
+    if request.method == "POST":
+        name = person.full_name
+        try:
+            delete_person(person, actor=current_user)
+        except ValidationFailed as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return redirect(url_for("people.show", person_id=person_id))
+        db.session.commit()
+        flash(f"{name} wurde gelöscht.", "success")
+        return redirect(url_for("people.index"))
+    return render_template("contacts/people/delete.html", person=person, impact=deletion_impact(person))
+
+
+@bp.post("/<int:person_id>/einwilligung")
+@roles_required("office")
+def add_consent(person_id: int):
+    person = db.get_or_404(Person, person_id)
+    form = ConsentForm()
+    if form.validate_on_submit():
+        record_consent(
+            person,
+            actor=current_user,
+            channel=ConsentChannel(form.channel.data),
+            granted=form.granted.data == "yes",
+            method=ConsentMethod.office,
+            source=form.source.data,
+        )
+        db.session.commit()
+        flash("Die Erklärung wurde im Einwilligungsnachweis erfasst.", "success")
+        return redirect(url_for("people.show", person_id=person.id) + "#einwilligungen")
+    return _render_show(person, form)
