@@ -1,5 +1,6 @@
 """Configuration classes; every setting comes from a CRM_* environment variable or .env."""
 import os
+import tempfile
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -52,6 +53,9 @@ class Config:
     PASSWORD_HASH_METHOD = "scrypt"
 
     PER_PAGE = 50
+    MAX_CONTENT_LENGTH = env_int("MAX_UPLOAD_MB", 50) * 1024 * 1024
+    IMPORT_DIR = env("IMPORT_DIR", str(BASE_DIR / "instance" / "imports"))
+    TASKS_INLINE = False
     TIMEZONE = "Europe/Berlin"
     SHOW_OUTBOX = True
 
@@ -74,6 +78,8 @@ class TestConfig(Config):
     SMTP_HOST = "127.0.0.1"
     BASE_URL = "http://crm.test"
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing keeps the suite quick
+    TASKS_INLINE = True  # background work runs at once, inside the test's transaction
+    IMPORT_DIR = os.path.join(tempfile.gettempdir(), "crm-test-imports")
 
 
 class ProductionConfig(Config):

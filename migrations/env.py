@@ -1,4 +1,6 @@
 import logging
+
+import sqlalchemy as sa
 from logging.config import fileConfig
 
 from flask import current_app
@@ -38,6 +40,24 @@ target_db = current_app.extensions['migrate'].db
 # can be acquired:
 # my_important_option = config.get_main_option("my_important_option")
 # ... etc.
+
+
+def _name_enum_checks(operations, table=None):
+    """Give the CHECK constraints of non-native enums their naming-convention names.
+
+    The models get "ck_<table>_<name>" from the metadata's naming convention, but migration
+    operations run without it; without this, migrations would create differently named checks.
+    """
+    for operation in operations:
+        table_name = getattr(operation, "table_name", table)
+        if hasattr(operation, "ops"):
+            _name_enum_checks(operation.ops, table_name)
+        columns = getattr(operation, "columns", None) or [getattr(operation, "column", None)]
+        for column in columns:
+            column_type = getattr(column, "type", None)
+            if isinstance(column_type, sa.Enum) and not column_type.native_enum and column_type.name \
+                    and not column_type.name.startswith("ck_"):
+                column_type.name = f"ck_{table_name}_{column_type.name}"
 
 
 def get_metadata():
@@ -84,6 +104,8 @@ def run_migrations_online():
             if script.upgrade_ops.is_empty():
                 directives[:] = []
                 logger.info('No changes in schema detected.')
+            else:
+                _name_enum_checks(script.upgrade_ops.ops)
 
     def render_item(type_, obj, autogen_context):
         # Our UTCDateTime only converts values; the column is a plain timezone-aware DATETIME.
