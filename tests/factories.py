@@ -4,7 +4,7 @@ import itertools
 from flask import current_app
 
 from crm.auth.models import Role, User
-from crm.contacts.models import Affiliation, Organization, OrganizationKind, Person, Salutation, Segment
+from crm.contacts.models import Affiliation, ImportJob, Organization, OrganizationKind, Person, Salutation, Segment
 
 _seq = itertools.count(1)
 
@@ -47,6 +47,24 @@ class Factories:
         self.db.session.add(segment)
         self.db.session.flush()
         return segment
+
+    def import_job(self, **kw) -> ImportJob:
+        """A job as after an upload of a small CSV file (written to the test import directory)."""
+        from pathlib import Path
+
+        directory = Path(current_app.config["IMPORT_DIR"])
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"factory-{next(_seq)}.csv"
+        path.write_text("Vorname;Nachname;E-Mail\nKim;Beispiel;kim.beispiel@example.org\n", encoding="utf-8")
+        kw.setdefault("filename", "liste.csv")
+        job = ImportJob(
+            stored_path=str(path), file_format="csv", encoding="utf-8", delimiter=";",
+            headers=["Vorname", "Nachname", "E-Mail"], mapping={"0": "first_name", "1": "last_name", "2": "email"},
+            total_rows=1, **kw,
+        )  # fmt: skip
+        self.db.session.add(job)
+        self.db.session.flush()
+        return job
 
     def user(self, role: str = "office", password: str | None = None, person: Person | None = None, **kw) -> User:
         person = person or self.person()

@@ -51,6 +51,11 @@ ROUTES = [
     ("segments.replace_filter", "POST", "/segmente/{segment}/filter-uebernehmen", STAFF),
     ("segments.delete", "POST", "/segmente/{segment}/loeschen", STAFF),
     ("audit.index", "GET", "/protokoll/?entity=people", STAFF),
+    ("imports.index", "GET", "/import/", STAFF),
+    ("imports.mapping", "GET", "/import/{job}/zuordnung", STAFF),
+    ("imports.show", "GET", "/import/{job}", STAFF),
+    ("imports.run", "POST", "/import/{job}/starten", STAFF),
+    ("imports.report", "GET", "/import/{job}/bericht.csv", STAFF),
 ]
 
 
@@ -68,9 +73,11 @@ def test_route_access(client, login, make, role, endpoint, method, path, allowed
     organization = make.organization(name="Stadt Musterhausen")
     affiliation = make.affiliation(other.person, organization, position="Bürgermeisterin")
     segment = make.segment()
+    job = make.import_job()
     url = path.format(
-        user=other.id, person=other.person_id, organization=organization.id, affiliation=affiliation.id, segment=segment.id
-    )
+        user=other.id, person=other.person_id, organization=organization.id, affiliation=affiliation.id,
+        segment=segment.id, job=job.id,
+    )  # fmt: skip
     response = client.open(url, method=method)
     body = response.get_data().decode("utf-8", errors="replace")
     if role in allowed:
