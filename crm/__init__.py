@@ -50,6 +50,7 @@ def _register_blueprints(app: Flask) -> None:
     from crm.auth.admin_views import bp as users_bp
     from crm.audit.views import bp as audit_bp
     from crm.contacts.views.affiliations import bp as affiliations_bp
+    from crm.contacts.views.duplicates import bp as duplicates_bp
     from crm.contacts.views.imports import bp as imports_bp
     from crm.contacts.views.organizations import bp as organizations_bp
     from crm.contacts.views.people import bp as people_bp
@@ -61,7 +62,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (
         auth_bp, users_bp, dashboard_bp, mail_bp, portal_bp,
-        people_bp, affiliations_bp, organizations_bp, segments_bp, imports_bp, audit_bp,
+        people_bp, affiliations_bp, duplicates_bp, organizations_bp, segments_bp, imports_bp, audit_bp,
     ):  # fmt: skip
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)

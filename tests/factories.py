@@ -66,6 +66,15 @@ class Factories:
         self.db.session.flush()
         return job
 
+    def merge(self):
+        """Two people merged into one (the undo of which the test may try)."""
+        from crm.contacts.merge import merge_people
+
+        keep, remove = self.person(last_name="Zweifach"), self.person(last_name="Zweifach", email=None)
+        merge = merge_people(keep, remove, choices={}, actor=None)
+        self.db.session.flush()
+        return merge
+
     def user(self, role: str = "office", password: str | None = None, person: Person | None = None, **kw) -> User:
         person = person or self.person()
         user = User(email=kw.pop("email", person.email), role=Role(role), person=person, **kw)

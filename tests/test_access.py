@@ -33,6 +33,10 @@ ROUTES = [
     ("people.edit", "GET", "/personen/{person}/bearbeiten", STAFF),
     ("people.delete", "GET", "/personen/{person}/loeschen", STAFF),
     ("people.add_consent", "POST", "/personen/{person}/einwilligung", STAFF),
+    ("duplicates.index", "GET", "/personen/duplikate/", STAFF),
+    ("duplicates.dismiss_pair", "POST", "/personen/duplikate/{person}/{person2}/kein-duplikat", STAFF),
+    ("duplicates.merge", "GET", "/personen/duplikate/{person}/{person2}/zusammenfuehren", STAFF),
+    ("duplicates.undo", "POST", "/personen/duplikate/zusammenfuehrung/{merge}/rueckgaengig", STAFF),
     ("affiliations.new", "GET", "/personen/{person}/funktionen/neu", STAFF),
     ("affiliations.edit", "GET", "/personen/funktionen/{affiliation}/bearbeiten", STAFF),
     ("affiliations.end", "POST", "/personen/funktionen/{affiliation}/beenden", STAFF),
@@ -74,9 +78,10 @@ def test_route_access(client, login, make, role, endpoint, method, path, allowed
     affiliation = make.affiliation(other.person, organization, position="Bürgermeisterin")
     segment = make.segment()
     job = make.import_job()
+    person2 = make.person(last_name=other.person.last_name)
     url = path.format(
         user=other.id, person=other.person_id, organization=organization.id, affiliation=affiliation.id,
-        segment=segment.id, job=job.id,
+        segment=segment.id, job=job.id, person2=person2.id, merge=make.merge().id,
     )  # fmt: skip
     response = client.open(url, method=method)
     body = response.get_data().decode("utf-8", errors="replace")

@@ -155,8 +155,9 @@ def test_person_salutation_with_a_non_primary_office_uses_the_primary_position(d
 
 def test_person_salutation_ends_with_the_office_when_the_end_date_passes(db, make):
     person = make.person(salutation=FRAU, first_name="Nicole", last_name="Huber")
-    _affiliation(db, person, make.organization(), "Stadtdirektorin", is_primary=True, end_date=date.today())
+    # The end date is the day the role ended ("beenden" sets today): before it, she is in office.
+    _affiliation(db, person, make.organization(), "Stadtdirektorin", is_primary=True, end_date=date.today() + timedelta(days=1))
     assert person.letter_salutation == "Sehr geehrte Frau Stadtdirektorin Huber"  # still in office today
 
-    person.affiliations[0].end_date = date.today() - timedelta(days=1)
+    person.affiliations[0].end_date = date.today()
     assert person.letter_salutation == "Sehr geehrte Frau Huber"

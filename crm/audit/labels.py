@@ -8,6 +8,8 @@ ACTION_LABELS = {
     "consent": "Einwilligung erfasst",
     "password_link": "Passwort-Link versandt",
     "password_set": "Passwort gesetzt",
+    "merge": "zusammengeführt",
+    "merge_undone": "Zusammenführung rückgängig gemacht",
 }
 
 ENTITY_LABELS = {
@@ -17,6 +19,7 @@ ENTITY_LABELS = {
     "memberships": "Mitgliedschaft",
     "users": "Zugang",
     "segments": "Segment",
+    "person_merges": "",
 }
 
 FIELD_LABELS = {
@@ -28,7 +31,7 @@ FIELD_LABELS = {
     "position": "Funktion", "department": "Abteilung", "is_primary": "Hauptfunktion", "start_date": "Beginn",
     "end_date": "Ende", "role": "Rolle", "active": "aktiv", "status": "Status", "type": "Art",
     "number": "Nummer", "password": "Passwort", "mail": "E-Mail", "description": "Beschreibung",
-    "filters": "Filter", "organization_id": "Organisation", "person_id": "Person",
+    "filters": "Filter", "merged": "Zusammenführung", "organization_id": "Organisation", "person_id": "Person",
     "consent.newsletter": "Einwilligung Newsletter", "consent.event_invitation": "Einwilligung Einladungen",
 }  # fmt: skip
 

@@ -4,7 +4,6 @@ A filter is a set of URL arguments, so it can be bookmarked, shared and saved as
 segment evaluates its arguments anew each time and so always means the current people.
 """
 from dataclasses import asdict, dataclass, fields
-from datetime import date
 from typing import Any, Mapping
 
 import sqlalchemy as sa
@@ -39,8 +38,7 @@ MEMBERSHIP_FILTERS = {
 
 
 def _current_affiliations():
-    today = date.today()
-    return sa.select(Affiliation.person_id).where(sa.or_(Affiliation.end_date.is_(None), Affiliation.end_date >= today))
+    return sa.select(Affiliation.person_id).where(Affiliation.is_current)
 
 
 @dataclass

@@ -58,6 +58,9 @@ class PersonForm(FlaskForm):
     fax = StringField("Fax", filters=[strip], validators=[Optional(), _check(phone_error)])
     notes = TextAreaField("Notizen", filters=[strip], validators=[Optional(), Length(max=10000, message=TOO_LONG)])
     tags = MultiCheckboxField("Themen", coerce=str, validate_choice=False)
+    # Only when creating: the first role, so that duplicates in the same organization are found.
+    organization = StringField("Organisation", filters=[strip], validators=[Optional()])
+    position = StringField("Funktion", filters=[strip], validators=[Optional(), Length(max=200, message=TOO_LONG)])
 
     PERSON_FIELDS = ("salutation", "title", "first_name", "last_name", "email", "phone", "mobile", "fax", "notes")
 

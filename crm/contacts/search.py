@@ -24,3 +24,41 @@ def fold(text: str | None) -> str:
 def search_key(*parts: str | None) -> str:
     """One folded string of all parts, for a LIKE '%term%' search."""
     return fold(" ".join(p for p in parts if p))
+
+
+# Kölner Phonetik (Postel 1969): German names that sound alike get the same code,
+# so "Meier", "Meyer" and "Maier" or "Schmidt" and "Schmitt" are found as possible duplicates.
+_SIMPLE = {**dict.fromkeys("aeijouy", "0"), "b": "1", **dict.fromkeys("fvw", "3"), **dict.fromkeys("gkq", "4"),
+           "l": "5", **dict.fromkeys("mn", "6"), "r": "7", **dict.fromkeys("sz", "8")}  # fmt: skip
+
+
+def _cologne_code(word: str, i: int) -> str:
+    ch = word[i]
+    prev = word[i - 1] if i > 0 else ""
+    nxt = word[i + 1] if i + 1 < len(word) else ""
+    if ch in _SIMPLE:
+        return _SIMPLE[ch]
+    if ch == "h":
+        return ""
+    # prev/nxt are "" at the word's ends; sets keep "" from matching like a substring would.
+    if ch == "p":
+        return "3" if nxt == "h" else "1"
+    if ch in "dt":
+        return "8" if nxt in set("csz") else "2"
+    if ch == "c":
+        if i == 0:
+            return "4" if nxt in set("ahkloqrux") else "8"
+        return "8" if prev in set("sz") or nxt not in set("ahkoqux") else "4"
+    if ch == "x":
+        return "8" if prev in set("ckq") else "48"
+    return ""
+
+
+def cologne_phonetic(text: str | None) -> str:
+    """The Kölner Phonetik code of a name ("" for no letters)."""
+    word = "".join(ch for ch in fold(text).replace("ss", "s") if "a" <= ch <= "z")
+    if not word:
+        return ""
+    codes = "".join(_cologne_code(word, i) for i in range(len(word)))
+    collapsed = "".join(c for i, c in enumerate(codes) if i == 0 or c != codes[i - 1])
+    return collapsed[:1] + collapsed[1:].replace("0", "")

@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from crm.contacts.duplicates import find_matches
 from crm.contacts.imports.fields import FIELDS
 from crm.contacts.imports.reader import iter_rows
 from crm.contacts.models import (
@@ -247,6 +248,11 @@ class Importer:
             where = organization.name if organization else values.get("organization")
             role = f" als {values['position']}" if values.get("position") else ""
             result.messages.insert(0, (None, f"Person wird angelegt{f' – {where}{role}' if where else ''}"))
+            for match in find_matches(
+                first_name=values.get("first_name"), last_name=values["last_name"], email=None,
+                organization_ids=[organization.id] if organization else [],
+            ):  # fmt: skip
+                result.messages.append((None, f"Achtung, mögliches Duplikat von {match.person.full_name} (Nr. {match.person.id}): {'; '.join(match.reasons)}"))
             return result
         changes = self._person_changes(person, values)
         for name, new in changes.items():

@@ -71,9 +71,11 @@ class Consent(db.Model):
     __table_args__ = (sa.Index("ix_consents_person_channel", "person_id", "channel", "effective_at"),)
 
 
-#: The only change a ledger row allows: removing personal data (person deleted or erased). That
-#: consent existed, for which channel, when and how stays provable.
-REDACTABLE_COLUMNS = ("person_id", "email", "request_ip", "user_agent", "confirmed_ip", "recorded_by_id")
+#: The only changes a ledger row allows: removing personal data (person deleted or erased), and
+#: moving the row to another person when two records of the same person are merged. That consent
+#: existed, for which channel, when, how and with which wording stays provable.
+REDACTABLE_COLUMNS = ("email", "request_ip", "user_agent", "confirmed_ip", "recorded_by_id")
+RELINKABLE_COLUMNS = ("person_id",)
 
 
 @sa.event.listens_for(Consent, "before_update")
@@ -83,8 +85,8 @@ def _refuse_update(mapper, connection, target):
         history = attr.load_history()
         if not history.has_changes():
             continue
-        if attr.key in ("person",):
-            continue  # the relationship; its column person_id is checked below
+        if attr.key in ("person", "recorded_by", *RELINKABLE_COLUMNS):
+            continue  # relationships and relinking; redaction of recorded_by_id is checked as column
         if attr.key not in REDACTABLE_COLUMNS or history.added != [None]:
             raise AppendOnlyError(
                 "Der Einwilligungsnachweis ist unveränderlich; bitte einen neuen Eintrag anlegen."
@@ -106,7 +108,7 @@ def _redacted_or_unchanged(column: str) -> str:
 
 #: The same rule in the database, so that bulk SQL cannot rewrite the ledger either. The migration
 #: holds a copy of these statements.
-_FIXED = [c.name for c in Consent.__table__.columns if c.name not in REDACTABLE_COLUMNS]
+_FIXED = [c.name for c in Consent.__table__.columns if c.name not in REDACTABLE_COLUMNS + RELINKABLE_COLUMNS]
 _ALLOWED_UPDATE = " AND ".join([_unchanged(c) for c in _FIXED] + [_redacted_or_unchanged(c) for c in REDACTABLE_COLUMNS])
 APPEND_ONLY_DDL = {
     "sqlite": [

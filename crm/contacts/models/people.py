@@ -4,10 +4,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.contacts import salutation as salutation_rules
-from crm.contacts.search import search_key
+from crm.contacts.search import cologne_phonetic, search_key
 from crm.extensions import db, str_enum, utcnow
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class Person(db.Model):
     notes: Mapped[str | None] = mapped_column(sa.Text)
     #: Folded name and email for umlaut-tolerant search (see crm.contacts.search); kept current on save.
     search_key: Mapped[str] = mapped_column(sa.String(500), default="")
+    #: Kölner Phonetik of the last name: candidates for duplicates ("Meier"/"Meyer").
+    name_phonetic: Mapped[str] = mapped_column(sa.String(40), default="", index=True)
     #: Latest state per channel in the consent ledger (None: never asked). A cache for fast filters;
     #: the ledger is the proof. Written only by crm.contacts.services.record_consent.
     newsletter_consent: Mapped[bool | None] = mapped_column(index=True)
@@ -93,6 +96,7 @@ class Person(db.Model):
 
     def refresh_search_key(self) -> None:
         self.search_key = search_key(self.first_name, self.last_name, self.email)
+        self.name_phonetic = cologne_phonetic(self.last_name)
 
     @property
     def full_name(self) -> str:
@@ -171,9 +175,15 @@ class Affiliation(db.Model):
     def refresh_search_key(self) -> None:
         self.search_key = search_key(self.position, self.department)
 
-    @property
+    @hybrid_property
     def is_current(self) -> bool:
-        return self.end_date is None or self.end_date >= date.today()
+        """Not ended: no end date, or one in the future ("beenden" sets today, so it ends today)."""
+        return self.end_date is None or self.end_date > date.today()
+
+    @is_current.inplace.expression
+    @classmethod
+    def _is_current_expression(cls):
+        return sa.or_(cls.end_date.is_(None), cls.end_date > date.today())
 
     @property
     def audit_label(self) -> str:

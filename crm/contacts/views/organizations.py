@@ -40,11 +40,9 @@ EXPORT_COLUMNS = [
 
 def _people_counts(ids: list[int]) -> dict[int, int]:
     """Current people per organization, for a page of organizations, in one query."""
-    today = date.today()
     rows = db.session.execute(
         sa.select(Affiliation.organization_id, sa.func.count())
-        .where(Affiliation.organization_id.in_(ids))
-        .where(sa.or_(Affiliation.end_date.is_(None), Affiliation.end_date >= today))
+        .where(Affiliation.organization_id.in_(ids), Affiliation.is_current)
         .group_by(Affiliation.organization_id)
     )
     return dict(rows.all())

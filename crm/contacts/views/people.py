@@ -11,12 +11,15 @@ from crm.contacts.export import csv_stream, xlsx_bytes
 from crm.contacts.filters import CONSENT_FILTERS, MEMBERSHIP_FILTERS, SORTS, PersonFilter
 from crm.contacts.forms import KIND_CHOICES, STATE_CHOICES, BulkTagForm, ConsentForm, PersonForm
 from crm.contacts.models import Affiliation, Consent, ConsentChannel, ConsentMethod, Person, Segment, Tag
+from crm.contacts.duplicates import find_matches
 from crm.contacts.services import (
+    add_affiliation,
     bulk_tag,
     create_person,
     delete_person,
     get_or_create_tag,
     record_consent,
+    resolve_organization,
     set_tags,
     update_person,
 )
@@ -144,18 +147,30 @@ def _tag_choices(form: PersonForm) -> None:
 def new():
     form = PersonForm()
     _tag_choices(form)
+    matches = []
     if form.validate_on_submit():
         try:
-            person = create_person(form.person_data(), actor=current_user)
-            set_tags(person, form.tags.data or [], actor=current_user)
+            organization = resolve_organization(form.organization.data)
+            data = form.person_data()
+            if not request.form.get("confirm_duplicate"):
+                matches = find_matches(
+                    first_name=data["first_name"], last_name=data["last_name"], email=data["email"],
+                    organization_ids=[organization.id] if organization else [],
+                )  # fmt: skip
+            if not matches:
+                person = create_person(data, actor=current_user)
+                set_tags(person, form.tags.data or [], actor=current_user)
+                if organization is not None:
+                    add_affiliation(person, organization, actor=current_user, position=form.position.data, is_primary=True)
         except ValidationFailed as error:
             db.session.rollback()
             apply_to_form(form, error)
         else:
-            db.session.commit()
-            flash(f"{person.full_name} wurde angelegt.", "success")
-            return redirect(url_for("people.show", person_id=person.id))
-    return render_template("contacts/people/form.html", form=form, person=None)
+            if not matches:
+                db.session.commit()
+                flash(f"{person.full_name} wurde angelegt.", "success")
+                return redirect(url_for("people.show", person_id=person.id))
+    return render_template("contacts/people/form.html", form=form, person=None, matches=matches)
 
 
 @bp.get("/<int:person_id>")

@@ -1,8 +1,8 @@
 """backfill search keys and consent state
 
-Revision ID: d854fafc5cd9
-Revises: 65c7e272aeb7
-Create Date: 2026-11-21 20:30:16.899307
+Revision ID: 563d855352c2
+Revises: a7f0ae6db0d4
+Create Date: 2026-11-21 20:42:14.473933
 
 """
 from alembic import op
@@ -10,15 +10,15 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'd854fafc5cd9'
-down_revision = '65c7e272aeb7'
+revision = '563d855352c2'
+down_revision = 'a7f0ae6db0d4'
 branch_labels = None
 depends_on = None
 
 
 people = sa.table(
     "people", sa.column("id"), sa.column("first_name"), sa.column("last_name"), sa.column("email"),
-    sa.column("search_key"),
+    sa.column("search_key"), sa.column("name_phonetic"),
 )  # fmt: skip
 organizations = sa.table(
     "organizations", sa.column("id"), sa.column("name"), sa.column("short_name"), sa.column("city"),
@@ -46,8 +46,17 @@ def _backfill(table, *columns):
         )
 
 
+def _backfill_phonetic():
+    from crm.contacts.search import cologne_phonetic
+
+    connection = op.get_bind()
+    for row in connection.execute(sa.select(people.c.id, people.c.last_name)).all():
+        connection.execute(people.update().where(people.c.id == row.id).values(name_phonetic=cologne_phonetic(row.last_name)))
+
+
 def upgrade():
     _backfill(people, "first_name", "last_name", "email")
+    _backfill_phonetic()
     _backfill(organizations, "name", "short_name", "city", "ags", "kreisschluessel")
     _backfill(affiliations, "position", "department")
     op.execute(CONSENT_STATE.format(column="newsletter_consent", channel="newsletter"))

@@ -1,0 +1,149 @@
+"""Merging two records of the same person without losing anything, and undoing a merge."""
+from typing import Any
+
+import sqlalchemy as sa
+
+from crm.audit.models import AuditLog, jsonable
+from crm.audit.services import record
+from crm.contacts.models import Affiliation, Consent, ConsentChannel, Person, PersonMerge, Salutation, Tag
+from crm.contacts.services.people import CONSENT_CACHE
+from crm.errors import ValidationFailed
+from crm.extensions import db, utcnow
+
+FIELDS = ("salutation", "title", "first_name", "last_name", "email", "phone", "mobile", "fax", "language", "notes")
+
+
+def _user_of(person_id: int):
+    from crm.auth.models import User
+
+    return db.session.scalar(sa.select(User).where(User.person_id == person_id))
+
+
+def _refresh_consent_cache(person: Person) -> None:
+    for channel in ConsentChannel:
+        latest = db.session.scalar(
+            sa.select(Consent.granted).where(Consent.person_id == person.id, Consent.channel == channel)
+            .order_by(Consent.effective_at.desc(), Consent.id.desc()).limit(1)
+        )  # fmt: skip
+        setattr(person, CONSENT_CACHE[channel], latest)
+
+
+def merged_values(keep: Person, remove: Person, choices: dict[str, str]) -> dict[str, Any]:
+    """The kept person's fields after the merge: chosen values; empty fields filled from the other."""
+    values = {}
+    for name in FIELDS:
+        mine, theirs = getattr(keep, name), getattr(remove, name)
+        if name == "notes" and mine and theirs and mine != theirs:
+            values[name] = f"{mine}\n\n{theirs}"
+        elif choices.get(name) == "remove" and theirs not in (None, ""):
+            values[name] = theirs
+        elif mine in (None, ""):
+            values[name] = theirs
+        else:
+            values[name] = mine
+    return values
+
+
+def merge_people(keep: Person, remove: Person, *, choices: dict[str, str], actor) -> PersonMerge:
+    """Move everything of `remove` to `keep`, delete `remove`, and record how to undo it."""
+    if keep.id == remove.id:
+        raise ValidationFailed(None, "Eine Person kann nicht mit sich selbst zusammengeführt werden.")
+    removed_user, kept_user = _user_of(remove.id), _user_of(keep.id)
+    if removed_user is not None and kept_user is not None:
+        raise ValidationFailed(None, "Beide Personen haben einen Benutzerzugang. Bitte zuerst einen Zugang deaktivieren und der Geschäftsstelle melden.")
+    kept_before = {name: jsonable(getattr(keep, name)) for name in FIELDS}
+    removed_snapshot = {name: jsonable(getattr(remove, name)) for name in FIELDS}
+    removed_snapshot.update(
+        full_name=remove.full_name, created_at=jsonable(remove.created_at), tags=[t.id for t in remove.tags]
+    )
+    values = merged_values(keep, remove, choices)
+    moved: dict[str, Any] = {
+        "affiliations": [{"id": a.id, "primary": a.is_primary} for a in remove.affiliations],
+        "tags_added": [t.id for t in remove.tags if t not in keep.tags],
+        "user": removed_user.id if removed_user else None,
+    }
+    from crm.members.models import Membership
+
+    moved["memberships"] = db.session.scalars(sa.select(Membership.id).where(Membership.person_id == remove.id)).all()
+    moved["consents"] = db.session.scalars(sa.select(Consent.id).where(Consent.person_id == remove.id)).all()
+    moved["audit"] = db.session.scalars(sa.select(AuditLog.id).where(AuditLog.person_id == remove.id)).all()
+
+    # Roles move over; the kept person's primary role stays the primary one.
+    has_primary = any(a.is_primary for a in keep.affiliations)
+    for affiliation in list(remove.affiliations):
+        if has_primary and affiliation.is_primary:
+            affiliation.is_primary = False
+        affiliation.person = keep
+    keep.tags = list({t.id: t for t in [*keep.tags, *remove.tags]}.values())
+    db.session.flush()
+    db.session.execute(sa.update(Membership).where(Membership.id.in_(moved["memberships"])).values(person_id=keep.id))
+    db.session.execute(sa.update(Consent).where(Consent.id.in_(moved["consents"])).values(person_id=keep.id))
+    db.session.execute(sa.update(AuditLog).where(AuditLog.id.in_(moved["audit"])).values(person_id=keep.id))
+    if removed_user is not None:
+        removed_user.person_id = keep.id
+
+    removed_id = remove.id
+    db.session.delete(remove)
+    db.session.flush()  # frees the email address before the kept person may take it
+    for name, value in values.items():
+        setattr(keep, name, Salutation(value) if name == "salutation" and value else value)
+    _refresh_consent_cache(keep)
+    merge = PersonMerge(
+        kept_person_id=keep.id, removed_person_id=removed_id, removed_snapshot=removed_snapshot,
+        kept_before=kept_before, moved=moved, actor_id=getattr(actor, "id", None),
+    )  # fmt: skip
+    db.session.add(merge)
+    changes = {n: [kept_before[n], jsonable(getattr(keep, n))] for n in FIELDS if kept_before[n] != jsonable(getattr(keep, n))}
+    record("merge", merge, actor=actor, changes={"merged": [removed_snapshot["full_name"], keep.full_name], **changes})
+    return merge
+
+
+def undo_merge(merge: PersonMerge, *, actor) -> Person:
+    """Recreate the merged-away person and give back everything that was moved."""
+    if merge.undone_at is not None:
+        raise ValidationFailed(None, "Diese Zusammenführung wurde bereits rückgängig gemacht.")
+    keep = db.session.get(Person, merge.kept_person_id) if merge.kept_person_id else None
+    if keep is None:
+        raise ValidationFailed(None, "Die behaltene Person gibt es nicht mehr; die Zusammenführung kann nicht rückgängig gemacht werden.")
+    snapshot = merge.removed_snapshot
+    email = snapshot.get("email")
+    if email and email != merge.kept_before.get("email"):
+        other = db.session.scalar(sa.select(Person).where(Person.email == email, Person.id != keep.id))
+        if other is not None:
+            raise ValidationFailed(None, f"Die Adresse {email} gehört inzwischen zu {other.full_name}.")
+    for name in FIELDS:  # the kept person first gives the address back
+        value = merge.kept_before.get(name)
+        setattr(keep, name, Salutation(value) if name == "salutation" and value else value)
+    db.session.flush()
+    restored = Person(id=merge.removed_person_id, **{
+        name: (Salutation(snapshot[name]) if name == "salutation" and snapshot.get(name) else snapshot.get(name))
+        for name in FIELDS
+    })  # fmt: skip
+    restored.language = restored.language or "de"
+    db.session.add(restored)
+    db.session.flush()
+    for item in merge.moved.get("affiliations", []):
+        affiliation = db.session.get(Affiliation, item["id"])
+        if affiliation is not None and affiliation.person_id == keep.id:
+            affiliation.person = restored
+            affiliation.is_primary = item["primary"]
+    restored.tags = db.session.scalars(sa.select(Tag).where(Tag.id.in_(snapshot.get("tags", [])))).all()
+    keep.tags = [t for t in keep.tags if t.id not in set(merge.moved.get("tags_added", []))]
+    from crm.members.models import Membership
+
+    for model, key in ((Membership, "memberships"), (Consent, "consents"), (AuditLog, "audit")):
+        ids = merge.moved.get(key, [])
+        if ids:
+            db.session.execute(sa.update(model).where(model.id.in_(ids)).values(person_id=restored.id))
+    if merge.moved.get("user"):
+        from crm.auth.models import User
+
+        user = db.session.get(User, merge.moved["user"])
+        if user is not None:
+            user.person_id = restored.id
+    db.session.flush()
+    _refresh_consent_cache(keep)
+    _refresh_consent_cache(restored)
+    merge.undone_at = utcnow()
+    record("merge_undone", merge, actor=actor, changes={"merged": [keep.full_name, restored.full_name]})
+    return restored
