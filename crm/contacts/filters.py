@@ -8,7 +8,8 @@ from typing import Any, Mapping
 
 import sqlalchemy as sa
 
-from crm.contacts.models import Affiliation, Organization, Person, person_tags
+from crm.contacts.models import Affiliation, Organization, OrganizationKind, Person, person_tags
+from crm.contacts.municipal import BUNDESLAENDER
 from crm.contacts.search import fold
 from crm.members.models import Membership
 
@@ -67,6 +68,10 @@ class PersonFilter:
             values["has_email"] = ""
         if not values["tag"].isdigit():
             values["tag"] = ""
+        if values["state"] not in BUNDESLAENDER:
+            values["state"] = ""
+        if values["kind"] not in OrganizationKind.__members__:
+            values["kind"] = ""
         return cls(**values)
 
     def to_args(self, *, with_sort: bool = True) -> dict[str, str]:
@@ -145,6 +150,10 @@ class OrganizationFilter:
         values["q"] = values["q"][:200]
         if values["sort"] not in ORGANIZATION_SORTS:
             values["sort"] = "name"
+        if values["state"] not in BUNDESLAENDER:
+            values["state"] = ""
+        if values["kind"] not in OrganizationKind.__members__:
+            values["kind"] = ""
         return cls(**values)
 
     def to_args(self) -> dict[str, str]:
@@ -167,8 +176,7 @@ class OrganizationFilter:
 
 def describe(person_filter: PersonFilter, tag_names: Mapping[int, str]) -> list[str]:
     """The filter in words ("Bundesland: Bayern"), for segment pages and headings."""
-    from crm.contacts.models import ORGANIZATION_KIND_LABELS, OrganizationKind
-    from crm.contacts.municipal import BUNDESLAENDER
+    from crm.contacts.models import ORGANIZATION_KIND_LABELS
 
     parts = []
     if person_filter.q:

@@ -101,10 +101,12 @@ def add_affiliation(person: Person, organization: Organization, *, actor, **data
     """Give `person` a role in `organization`; a new primary one demotes the old primary."""
     data = clean(data)
     _check_affiliation(data)
+    if data.get("end_date") and data["end_date"] <= date.today():
+        data["is_primary"] = False  # an ended role cannot be the primary one
+    elif not data.get("is_primary") and not any(a.is_primary and a.is_current for a in person.affiliations):
+        data["is_primary"] = True  # the only current role is the primary one
     if data.get("is_primary"):
         _demote_other_primaries(person)
-    elif not any(a.is_primary and a.is_current for a in person.affiliations):
-        data["is_primary"] = not data.get("end_date")  # the first current role is the primary one
     affiliation = Affiliation(person=person, organization=organization, **data)
     db.session.add(affiliation)
     record("create", affiliation, actor=actor, changes=snapshot(affiliation, Affiliation.AUDITED_FIELDS))
@@ -114,6 +116,8 @@ def add_affiliation(person: Person, organization: Organization, *, actor, **data
 def update_affiliation(affiliation: Affiliation, data: dict[str, Any], *, actor) -> dict:
     data = clean(data)
     _check_affiliation({"start_date": affiliation.start_date, "end_date": affiliation.end_date, **data})
+    if data.get("end_date") and data["end_date"] <= date.today():
+        data["is_primary"] = False
     if data.get("is_primary") and not affiliation.is_primary:
         _demote_other_primaries(affiliation.person, keep=affiliation)
     changes = apply_changes(affiliation, data)

@@ -45,7 +45,10 @@ def new(person_id: int):
 @roles_required("office")
 def edit(affiliation_id: int):
     affiliation = db.get_or_404(Affiliation, affiliation_id)
-    form = AffiliationForm(obj=affiliation, organization=affiliation.organization.name)
+    form = AffiliationForm(
+        data={name: getattr(affiliation, name) for name in ("position", "department", "is_primary", "start_date", "end_date")}
+        | {"organization": affiliation.organization.name}
+    )
     if form.validate_on_submit():
         try:
             organization = resolve_organization(form.organization.data)

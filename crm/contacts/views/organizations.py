@@ -159,10 +159,12 @@ def show(organization_id: int):
 def edit(organization_id: int):
     organization = db.get_or_404(Organization, organization_id)
     form = OrganizationForm(
-        obj=organization,
-        kind=organization.kind.value,
-        state=organization.state or "",
-        parent=organization.parent.name if organization.parent else "",
+        data={name: getattr(organization, name) for name in OrganizationForm.ORGANIZATION_FIELDS}
+        | {
+            "kind": organization.kind.value,
+            "state": organization.state or "",
+            "parent": organization.parent.name if organization.parent else "",
+        }
     )
     if form.validate_on_submit():
         try:

@@ -153,8 +153,9 @@ def new():
             organization = resolve_organization(form.organization.data)
             data = form.person_data()
             if not request.form.get("confirm_duplicate"):
+                # The same email address is refused by create_person, right at the field.
                 matches = find_matches(
-                    first_name=data["first_name"], last_name=data["last_name"], email=data["email"],
+                    first_name=data["first_name"], last_name=data["last_name"], email=None,
                     organization_ids=[organization.id] if organization else [],
                 )  # fmt: skip
             if not matches:
@@ -176,7 +177,14 @@ def new():
 @bp.get("/<int:person_id>")
 @roles_required("office")
 def show(person_id: int):
-    return _render_show(db.get_or_404(Person, person_id), ConsentForm())
+    return _render_show(_person_with_details(person_id), ConsentForm())
+
+
+def _person_with_details(person_id: int) -> Person:
+    """The person with roles, organizations and topics loaded up front (no query per role)."""
+    return db.first_or_404(
+        _with_list_details(sa.select(Person).where(Person.id == person_id)).execution_options(populate_existing=True)
+    )
 
 
 def _render_show(person: Person, consent_form: ConsentForm):
@@ -202,8 +210,10 @@ def _render_show(person: Person, consent_form: ConsentForm):
 @roles_required("office")
 def edit(person_id: int):
     person = db.get_or_404(Person, person_id)
+    # Not obj=person: WTForms would then take Tag objects and the enum instead of these values.
     form = PersonForm(
-        obj=person, salutation=person.salutation.value if person.salutation else "", tags=[t.name for t in person.tags]
+        data={name: getattr(person, name) for name in PersonForm.PERSON_FIELDS}
+        | {"salutation": person.salutation.value if person.salutation else "", "tags": [t.name for t in person.tags]}
     )
     _tag_choices(form)
     if form.validate_on_submit():
@@ -241,7 +251,7 @@ def delete(person_id: int):
 @bp.post("/<int:person_id>/einwilligung")
 @roles_required("office")
 def add_consent(person_id: int):
-    person = db.get_or_404(Person, person_id)
+    person = _person_with_details(person_id)
     form = ConsentForm()
     if form.validate_on_submit():
         record_consent(
