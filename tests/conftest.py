@@ -141,3 +141,38 @@ def login(client, make):
 
 def count(model) -> int:
     return _db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+@pytest.fixture()
+def count_queries(db):
+    """`with count_queries() as queries: ...`, then `queries.count` is the number of SQL statements sent.
+
+    Listens to SQLAlchemy's before_cursor_execute on db.engine; the SAVEPOINT statements of the
+    per-test transaction are left out, so the count is what the code under test asks for.
+    """
+    import contextlib
+
+    harness = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+    class Queries:
+        def __init__(self):
+            self.statements: list[str] = []
+
+        def __call__(self, conn, cursor, statement, parameters, context, executemany):
+            if not statement.lstrip().upper().startswith(harness):
+                self.statements.append(statement)
+
+        @property
+        def count(self) -> int:
+            return len(self.statements)
+
+    @contextlib.contextmanager
+    def _count():
+        queries = Queries()
+        sa.event.listen(_db.engine, "before_cursor_execute", queries)
+        try:
+            yield queries
+        finally:
+            sa.event.remove(_db.engine, "before_cursor_execute", queries)
+
+    return _count

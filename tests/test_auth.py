@@ -457,7 +457,7 @@ def test_password_change_writes_an_audit_row(client, make, mailbox):
     client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
 
     entries = db.session.scalars(
-        sa.select(AuditLog).where(AuditLog.entity_type == "users", AuditLog.entity_id == user.id)
+        sa.select(AuditLog).where(AuditLog.entity_type == "users", AuditLog.entity_id == user.id).order_by(AuditLog.id)
     ).all()
     assert [e.action for e in entries] == ["password_link", "password_set"]
     password_set = entries[-1]

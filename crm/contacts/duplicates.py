@@ -8,29 +8,40 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
 
 from crm.contacts.models import Affiliation, DuplicateDismissal, Organization, Person
 from crm.contacts.search import cologne_phonetic, fold
 from crm.extensions import db
 
-MAX_GROUP = 400  # people sharing one phonetic key compared pairwise; bigger groups are split by first name
+MAX_GROUP = 400  # people sharing one sound of a last name compared pairwise on the duplicates page
 
 
 @dataclass
-class Match:
-    person: Person
-    reasons: list[str] = field(default_factory=list)
+class Candidate:
+    """A person as far as duplicate detection needs it."""
+
+    person_id: int
+    name: str
+    first: str  # folded
+    last: str  # folded
+    organizations: dict[int, str] = field(default_factory=dict)  # current ones: id -> name
+    cities: dict[str, str] = field(default_factory=dict)  # folded -> as written
+
+    @classmethod
+    def of(cls, person: Person) -> "Candidate":
+        current = [a for a in person.affiliations if a.is_current]
+        return cls(
+            person.id, person.full_name, fold(person.first_name), fold(person.last_name),
+            {a.organization_id: a.organization.name for a in current},
+            {fold(a.organization.city): a.organization.city for a in current if a.organization.city},
+        )  # fmt: skip
 
 
-def _similar_first_names(a: str | None, b: str | None) -> bool:
-    a, b = fold(a), fold(b)
+def _similar_first_names(a: str, b: str) -> bool:
     if not a or not b:
         return True  # an unknown first name does not speak against a match
-    return a == b or _edit_distance_at_most_one(a, b)
-
-
-def _edit_distance_at_most_one(a: str, b: str) -> bool:
+    if a == b:
+        return True
     if abs(len(a) - len(b)) > 1:
         return False
     if len(a) > len(b):
@@ -39,62 +50,76 @@ def _edit_distance_at_most_one(a: str, b: str) -> bool:
     while i < len(a) and j < len(b):
         if a[i] != b[j]:
             edits += 1
-            if edits > 1:
-                return False
             if len(a) == len(b):
                 i += 1
             j += 1
         else:
-            i += 1
-            j += 1
+            i, j = i + 1, j + 1
     return edits + (len(b) - j) + (len(a) - i) <= 1
 
 
-def _current(person: Person) -> list[Affiliation]:
-    return [a for a in person.affiliations if a.is_current]
+def evidence(first: str | None, last: str | None, org_ids: set[int], cities: set[str], candidate: Candidate) -> list[str]:
+    """Why `candidate` is probably the person described (empty: probably not)."""
+    first, last = fold(first), fold(last)
+    shared = org_ids & set(candidate.organizations)
+    if first == candidate.first and last == candidate.last and shared:
+        return [f"gleicher Name bei {candidate.organizations[next(iter(shared))]}"]
+    same_city = cities & set(candidate.cities)
+    if same_city and _similar_first_names(first, candidate.first):
+        return [f"ähnlicher Name ({candidate.name}) und gleicher Ort ({candidate.cities[next(iter(same_city))]})"]
+    return []
 
 
-def _evidence(a_first, a_last, a_orgs: dict[int, Organization], b: Person) -> list[str]:
-    reasons = []
-    b_orgs = {aff.organization_id: aff.organization for aff in _current(b)}
-    same_name = fold(a_first) == fold(b.first_name) and fold(a_last) == fold(b.last_name)
-    shared = set(a_orgs) & set(b_orgs)
-    if same_name and shared:
-        reasons.append(f"gleicher Name bei {a_orgs[next(iter(shared))].name}")
-    a_cities = {fold(o.city) for o in a_orgs.values() if o.city}
-    b_cities = {fold(o.city) for o in b_orgs.values() if o.city}
-    if not reasons and _similar_first_names(a_first, b.first_name) and a_cities & b_cities:
-        city = next(o.city for o in b_orgs.values() if o.city and fold(o.city) in a_cities)
-        reasons.append(f"ähnlicher Name ({b.full_name}) und gleicher Ort ({city})")
-    return reasons
+def candidates_for(keys: set[str], org_ids: set[int], cities: set[str]) -> dict[str, list[Candidate]]:
+    """People whose last name sounds like one of `keys` and who share an organization or a city
+    with the people checked; grouped by that sound. One query for a whole import batch."""
+    keys = {k for k in keys if k}
+    if not keys or not (org_ids or cities):
+        return {}
+    rows = db.session.execute(
+        sa.select(Person.id, Person.title, Person.first_name, Person.last_name, Person.name_phonetic,
+                  Organization.id, Organization.name, Organization.city)  # fmt: skip
+        .join(Affiliation, Affiliation.person_id == Person.id)
+        .join(Organization, Organization.id == Affiliation.organization_id)
+        .where(Person.name_phonetic.in_(keys), Affiliation.is_current)
+        .where(sa.or_(Organization.id.in_(org_ids), sa.func.lower(Organization.city).in_([c.lower() for c in cities])))
+    )
+    found: dict[int, Candidate] = {}
+    groups: dict[str, list[Candidate]] = {}
+    for pid, title, first, last, key, org_id, org_name, city in rows:
+        if pid not in found:
+            name = " ".join(p for p in (title, first, last) if p)
+            found[pid] = Candidate(pid, name, fold(first), fold(last))
+            groups.setdefault(key, []).append(found[pid])
+        found[pid].organizations[org_id] = org_name
+        if city:
+            found[pid].cities[fold(city)] = city
+    return groups
 
 
-def find_matches(
-    *, first_name: str | None, last_name: str | None, email: str | None, organization_ids: list[int] = (),
-    exclude_id: int | None = None,
-) -> list[Match]:  # fmt: skip
-    """People who are probably the person described (for the create form and the import)."""
-    matches: dict[int, Match] = {}
-    if email:
-        same = db.session.scalar(sa.select(Person).where(Person.email == email.strip().lower()))
-        if same is not None and same.id != exclude_id:
-            matches[same.id] = Match(same, ["gleiche E-Mail-Adresse"])
+@dataclass
+class Match:
+    person: Person
+    reasons: list[str]
+
+
+def find_matches(*, first_name: str | None, last_name: str | None, organization: Organization | None) -> list[Match]:
+    """People who are probably the person about to be created (for the create form)."""
+    org_ids = {organization.id} if organization else set()
+    cities = {fold(organization.city)} if organization and organization.city else set()
     key = cologne_phonetic(last_name)
-    if key:
-        organizations = {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(organization_ids)))}
-        candidates = db.session.scalars(
-            sa.select(Person).options(selectinload(Person.affiliations).joinedload(Affiliation.organization))
-            .where(Person.name_phonetic == key, Person.id != (exclude_id or -1)).limit(MAX_GROUP)
-        ).all()  # fmt: skip
-        for candidate in candidates:
-            reasons = _evidence(first_name, last_name, organizations, candidate)
-            if reasons:
-                matches.setdefault(candidate.id, Match(candidate)).reasons.extend(reasons)
-    return list(matches.values())
+    found = [
+        (candidate, reasons)
+        for candidate in candidates_for({key}, org_ids, cities).get(key, [])
+        if (reasons := evidence(first_name, last_name, org_ids, cities, candidate))
+    ]
+    return [Match(db.session.get(Person, candidate.person_id), reasons) for candidate, reasons in found]
 
 
 def likely_pairs(limit: int = 200) -> list[tuple[Person, Person, list[str]]]:
     """Pairs of people in the database who are probably the same, minus dismissed pairs."""
+    from sqlalchemy.orm import selectinload
+
     keys = db.session.scalars(
         sa.select(Person.name_phonetic).where(Person.name_phonetic != "")
         .group_by(Person.name_phonetic).having(sa.func.count() > 1)
@@ -103,14 +128,14 @@ def likely_pairs(limit: int = 200) -> list[tuple[Person, Person, list[str]]]:
     pairs = []
     for key in keys:
         people = db.session.scalars(
-            sa.select(Person).options(selectinload(Person.affiliations).joinedload(Affiliation.organization))
+            sa.select(Person).options(selectinload(Person.affiliations).selectinload(Affiliation.organization))
             .where(Person.name_phonetic == key).order_by(Person.id).limit(MAX_GROUP)
         ).all()  # fmt: skip
         for a, b in combinations(people, 2):
             if (a.id, b.id) in dismissed:
                 continue
-            a_orgs = {aff.organization_id: aff.organization for aff in _current(a)}
-            reasons = _evidence(a.first_name, a.last_name, a_orgs, b)
+            mine = Candidate.of(a)
+            reasons = evidence(a.first_name, a.last_name, set(mine.organizations), set(mine.cities), Candidate.of(b))
             if reasons:
                 pairs.append((a, b, reasons))
                 if len(pairs) >= limit:
@@ -122,5 +147,3 @@ def dismiss(a: Person, b: Person) -> None:
     first, second = sorted((a.id, b.id))
     if db.session.get(DuplicateDismissal, (first, second)) is None:
         db.session.add(DuplicateDismissal(person_a_id=first, person_b_id=second))
-
-

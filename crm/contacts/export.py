@@ -5,6 +5,7 @@ import re
 from typing import Callable, Iterable, Iterator
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 
 Column = tuple[str, Callable]  # (German header, value of a row)
 
@@ -33,10 +34,21 @@ def xlsx_bytes(columns: list[Column], rows: Iterable, *, title: str) -> bytes:
     sheet = workbook.create_sheet(title=title[:31])
     sheet.append([header for header, _ in columns])
     for row in rows:
-        sheet.append([_cell(value(row)) for _, value in columns])
+        sheet.append([_xlsx_cell(sheet, value(row)) for _, value in columns])
     output = io.BytesIO()
     workbook.save(output)
     return output.getvalue()
+
+
+def _xlsx_cell(sheet, value):
+    """Text stays text: openpyxl would otherwise store "=..." as a formula."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    cell = WriteOnlyCell(sheet, value=str(value))
+    cell.data_type = "s"
+    return cell
 
 
 def _cell(value) -> str | int | float:

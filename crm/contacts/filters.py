@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from crm.contacts.models import Affiliation, Organization, OrganizationKind, Person, person_tags
 from crm.contacts.municipal import BUNDESLAENDER
-from crm.contacts.search import fold
+from crm.contacts.search import fold, like_escape
 from crm.members.models import Membership
 
 SORTS = {
@@ -89,13 +89,13 @@ class PersonFilter:
         """WHERE conditions on Person; every filter is an indexed column or an IN over an index."""
         conditions = []
         for term in fold(self.q).split():
-            pattern = f"%{term}%"
+            pattern = f"%{like_escape(term)}%"
             via_organization = (
                 _current_affiliations()
                 .join(Organization, Organization.id == Affiliation.organization_id)
-                .where(sa.or_(Organization.search_key.like(pattern), Affiliation.search_key.like(pattern)))
+                .where(sa.or_(Organization.search_key.like(pattern, escape="\\"), Affiliation.search_key.like(pattern, escape="\\")))
             )
-            conditions.append(sa.or_(Person.search_key.like(pattern), Person.id.in_(via_organization)))
+            conditions.append(sa.or_(Person.search_key.like(pattern, escape="\\"), Person.id.in_(via_organization)))
         if self.state or self.kind:
             organizations = _current_affiliations().join(Organization, Organization.id == Affiliation.organization_id)
             if self.state:
@@ -132,7 +132,7 @@ class PersonFilter:
 ORGANIZATION_SORTS = {
     "name": ("Name", (Organization.name, Organization.id)),
     "city": ("Ort", (Organization.city, Organization.name, Organization.id)),
-    "-population": ("Einwohner (absteigend)", (Organization.population.desc(), Organization.id)),
+    "-population": ("Einwohner (absteigend)", (Organization.population.desc().nulls_last(), Organization.id)),
     "-created": ("Neueste zuerst", (Organization.created_at.desc(), Organization.id.desc())),
 }
 
@@ -163,7 +163,7 @@ class OrganizationFilter:
         return args
 
     def conditions(self) -> list:
-        conditions = [Organization.search_key.like(f"%{term}%") for term in fold(self.q).split()]
+        conditions = [Organization.search_key.like(f"%{like_escape(t)}%", escape="\\") for t in fold(self.q).split()]
         if self.kind:
             conditions.append(Organization.kind == self.kind)
         if self.state:

@@ -21,6 +21,11 @@ def fold(text: str | None) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def like_escape(term: str) -> str:
+    """A search term with LIKE's wildcards taken literally (use with escape="\\")."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def search_key(*parts: str | None) -> str:
     """One folded string of all parts, for a LIKE '%term%' search."""
     return fold(" ".join(p for p in parts if p))

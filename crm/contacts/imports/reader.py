@@ -74,6 +74,9 @@ def inspect(path: Path, file_format: str) -> dict:
     """Encoding, delimiter, headers and the first sample rows of an uploaded file."""
     encoding = delimiter = None
     if file_format == "csv":
+        with path.open("rb") as handle:
+            if b"\x00" in handle.read(CHUNK):
+                raise UnreadableFile("Die Datei ist keine Textdatei (CSV). Bitte als CSV oder Excel (.xlsx) speichern.")
         encoding = detect_encoding(path)
         delimiter = detect_delimiter(path, encoding)
     rows = iter_rows(path, file_format, encoding, delimiter)

@@ -99,11 +99,38 @@ def delete_organization(organization: Organization, *, actor) -> None:
     db.session.delete(organization)
 
 
+def organization_labels(organizations: list[Organization]) -> dict[int, str]:
+    """How each organization is named in a field: its name, plus its place (or key) when the name
+    alone is not unique ("Gemeinde Neuhaus (Neuhaus am Inn)"). resolve_organization reads it back."""
+    names = {o.name for o in organizations}
+    shared = set(
+        db.session.scalars(
+            sa.select(Organization.name).where(Organization.name.in_(names)).group_by(Organization.name).having(sa.func.count() > 1)
+        )
+    ) if names else set()  # fmt: skip
+    return {o.id: f"{o.name} ({o.city or o.ags or o.kreisschluessel or f'Nr. {o.id}'})" if o.name in shared else o.name for o in organizations}
+
+
+def _by_qualified_name(text: str) -> Organization | None:
+    """ "Name (Ort)", "Name (AGS)" or "Name (Nr. 12)" as produced by organization_labels."""
+    if not text.endswith(")") or " (" not in text:
+        return None
+    name, _, qualifier = text[:-1].rpartition(" (")
+    matches = [
+        o for o in db.session.scalars(sa.select(Organization).where(Organization.name == name))
+        if qualifier in (o.city, o.ags, o.kreisschluessel, f"Nr. {o.id}")
+    ]
+    return matches[0] if len(matches) == 1 else None
+
+
 def resolve_organization(text: str | None, *, field: str = "organization") -> Organization | None:
     """The organization the user typed: by AGS/Kreisschlüssel, exact name, or one unique match."""
     text = (text or "").strip()
     if not text:
         return None
+    qualified = _by_qualified_name(text)
+    if qualified is not None:
+        return qualified
     by_key = db.session.scalar(
         sa.select(Organization).where(sa.or_(Organization.ags == text, Organization.kreisschluessel == text))
     )
@@ -119,4 +146,6 @@ def resolve_organization(text: str | None, *, field: str = "organization") -> Or
         return matches[0]
     if not matches:
         raise ValidationFailed(field, f"Keine Organisation „{text}“ gefunden. Bitte legen Sie sie zuerst an.")
-    raise ValidationFailed(field, f"„{text}“ passt auf mehrere Organisationen. Bitte wählen Sie aus der Vorschlagsliste.")
+    raise ValidationFailed(
+        field, f"„{text}“ passt auf mehrere Organisationen. Bitte wählen Sie aus der Vorschlagsliste oder geben Sie den AGS an."
+    )

@@ -128,6 +128,11 @@ def update_affiliation(affiliation: Affiliation, data: dict[str, Any], *, actor)
 
 def end_affiliation(affiliation: Affiliation, *, actor, end_date: date | None = None) -> dict:
     """Close a role as of `end_date` (today by default); it stays in the person's history."""
+    if affiliation.start_date and affiliation.start_date > (end_date or date.today()):
+        raise ValidationFailed(
+            "end_date",
+            f"Die Funktion beginnt erst am {affiliation.start_date:%d.%m.%Y}; bitte löschen Sie sie, statt sie zu beenden.",
+        )
     return update_affiliation(affiliation, {"end_date": end_date or date.today(), "is_primary": False}, actor=actor)
 
 
@@ -151,7 +156,8 @@ def get_or_create_tag(name: str) -> Tag:
 
 def set_tags(person: Person, names: list[str], *, actor) -> None:
     old = sorted(t.name for t in person.tags)
-    person.tags = [get_or_create_tag(n) for n in sorted({n for n in names if n.strip()})]
+    # Spellings that differ only in case are one topic.
+    person.tags = list(dict.fromkeys(get_or_create_tag(n) for n in sorted({n for n in names if n.strip()})))
     new = sorted(t.name for t in person.tags)
     if old != new:
         record("update", person, actor=actor, changes={"tags": [old, new]})

@@ -8,6 +8,7 @@ from crm.contacts.services import (
     add_affiliation,
     delete_affiliation,
     end_affiliation,
+    organization_labels,
     resolve_organization,
     update_affiliation,
 )
@@ -47,7 +48,7 @@ def edit(affiliation_id: int):
     affiliation = db.get_or_404(Affiliation, affiliation_id)
     form = AffiliationForm(
         data={name: getattr(affiliation, name) for name in ("position", "department", "is_primary", "start_date", "end_date")}
-        | {"organization": affiliation.organization.name}
+        | {"organization": organization_labels([affiliation.organization])[affiliation.organization_id]}
     )
     if form.validate_on_submit():
         try:
@@ -72,7 +73,12 @@ def edit(affiliation_id: int):
 @roles_required("office")
 def end(affiliation_id: int):
     affiliation = db.get_or_404(Affiliation, affiliation_id)
-    end_affiliation(affiliation, actor=current_user)
+    try:
+        end_affiliation(affiliation, actor=current_user)
+    except ValidationFailed as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _back(affiliation.person_id)
     db.session.commit()
     flash(f"Die Funktion bei {affiliation.organization.name} endet heute; sie bleibt in der Historie.", "success")
     return _back(affiliation.person_id)

@@ -58,6 +58,7 @@ def mapping(job_id: int):
             db.session.rollback()
             job = db.get_or_404(ImportJob, job_id)
             job.mapping = {k: v for k, v in chosen.items() if v}  # show the user's choice again
+            job.update_mode = "overwrite" if request.form.get("update_mode") == "overwrite" else "fill"
             errors.append(failed.message)
         else:
             return redirect(url_for("imports.show", job_id=job.id))

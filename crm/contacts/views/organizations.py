@@ -12,7 +12,14 @@ from crm.contacts.filters import ORGANIZATION_SORTS, OrganizationFilter
 from crm.contacts.forms import KIND_CHOICES, STATE_CHOICES, OrganizationForm
 from crm.contacts.models import Affiliation, Organization, OrganizationKind
 from crm.contacts.search import fold
-from crm.contacts.services import create_organization, delete_organization, resolve_organization, update_organization
+from crm.contacts.search import like_escape
+from crm.contacts.services import (
+    create_organization,
+    delete_organization,
+    organization_labels,
+    resolve_organization,
+    update_organization,
+)
 from crm.contacts.services.organizations import deletion_impact
 from crm.errors import ValidationFailed, apply_to_form
 from crm.extensions import db
@@ -73,6 +80,8 @@ def index():
 @bp.get("/export.<fmt>")
 @roles_required("office")
 def export(fmt: str):
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
     rows = db.session.scalars(OrganizationFilter.from_args(request.args).statement().execution_options(yield_per=1000))
     name = f"organisationen-{date.today():%Y-%m-%d}"
     if fmt == "csv":
@@ -99,11 +108,12 @@ def suggest():
         return jsonify([])
     matches = db.session.scalars(
         sa.select(Organization)
-        .where(*[Organization.search_key.like(f"%{t}%") for t in terms])
+        .where(*[Organization.search_key.like(f"%{like_escape(t)}%", escape="\\") for t in terms])
         .order_by(sa.func.length(Organization.name), Organization.name)
         .limit(10)
-    )
-    return jsonify([{"value": o.name, "label": f"{o.name}{f' ({o.city})' if o.city else ''}"} for o in matches])
+    ).all()
+    labels = organization_labels(matches)
+    return jsonify([{"value": labels[o.id], "label": f"{o.name}{f' ({o.city})' if o.city else ''}"} for o in matches])
 
 
 def _form_data(form: OrganizationForm) -> dict:
@@ -163,7 +173,7 @@ def edit(organization_id: int):
         | {
             "kind": organization.kind.value,
             "state": organization.state or "",
-            "parent": organization.parent.name if organization.parent else "",
+            "parent": organization_labels([organization.parent])[organization.parent.id] if organization.parent else "",
         }
     )
     if form.validate_on_submit():

@@ -134,7 +134,7 @@ def bulk_tags():
     changed = bulk_tag(ids, tag, add=form.action.data == "add", actor=current_user)
     db.session.commit()
     verb = "zugeordnet" if form.action.data == "add" else "entfernt"
-    flash(f"Thema „{tag.name}“ bei {changed} Personen {verb}.", "success")
+    flash(f"Thema „{tag.name}“ bei {changed} {'Person' if changed == 1 else 'Personen'} {verb}.", "success")
     return redirect(back)
 
 
@@ -154,10 +154,7 @@ def new():
             data = form.person_data()
             if not request.form.get("confirm_duplicate"):
                 # The same email address is refused by create_person, right at the field.
-                matches = find_matches(
-                    first_name=data["first_name"], last_name=data["last_name"], email=None,
-                    organization_ids=[organization.id] if organization else [],
-                )  # fmt: skip
+                matches = find_matches(first_name=data["first_name"], last_name=data["last_name"], organization=organization)
             if not matches:
                 person = create_person(data, actor=current_user)
                 set_tags(person, form.tags.data or [], actor=current_user)
