@@ -24,6 +24,10 @@ LAST = ("Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoff
         "Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann Hartmann Lange Schmitt Werner "
         "Krause Meier Lehmann Groß Huber Dreier Meineke Brunzel Hardtner Scheffler Rethmann Mohrbacher Krellmann "
         "Handschuh Kahlen Wulff Vitt Heller Vogel Baumgartner Acimovic Özdemir Yılmaz").split()  # fmt: skip
+# Besides the most common names, thousands of rarer ones, as in a real address book.
+_STEMS = "Acker Berg Brand Busch Eich Feld Fried Hage Hart Hell Hof Horn Kirch Klein Lind Mohr Ober Rein Ros Sonn Stein Wald Wein Wester Wolf".split()
+_ENDS = "mann meier bauer hardt berger feld stätter huber ner ling kamp rath beck hoff".split()
+RARE_LAST = [stem + end for stem in _STEMS for end in _ENDS]
 PLACES = ("Aachen Bamberg Celle Dessau Erfurt Flensburg Görlitz Hameln Ingolstadt Jena Kassel Lübeck Mainz "
           "Neuss Oldenburg Potsdam Quedlinburg Rostock Siegen Trier Ulm Villingen Wetzlar Zwickau Öhringen "
           "Überlingen Bad Tölz Groß-Gerau").split()  # fmt: skip
@@ -67,7 +71,7 @@ def generate(people: int = 100_000, organizations: int = 20_000, seed: int = 201
     person_rows, affiliation_rows, tag_rows, membership_rows = [], [], [], []
     affiliation_id = member_number = 0
     for i in range(1, people + 1):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
+        first, last = rng.choice(FIRST), rng.choice(LAST if rng.random() < 0.3 else RARE_LAST)
         email = f"{search_key(first).replace(' ', '')}.{search_key(last).replace(' ', '')}.{i}@{rng.choice(('example.org', 'example.com', 'kommune.test'))}"
         person_rows.append({
             "id": i, "salutation": rng.choice(("frau", "herr", None)), "first_name": first, "last_name": last,
@@ -77,6 +81,7 @@ def generate(people: int = 100_000, organizations: int = 20_000, seed: int = 201
             "created_at": now - timedelta(days=rng.randint(0, 3000)), "updated_at": now,
         })  # fmt: skip
         person_rows[-1]["search_key"] = search_key(first, last, person_rows[-1]["email"])
+        mine = []
         for n in range(rng.choice((1, 1, 1, 2))):
             affiliation_id += 1
             position = rng.choice(POSITIONS)
@@ -87,6 +92,11 @@ def generate(people: int = 100_000, organizations: int = 20_000, seed: int = 201
                 "start_date": date(2010, 1, 1) + timedelta(days=rng.randint(0, 4000)),
                 "end_date": date(2021, 1, 1) if ended else None, "created_at": now,
             })  # fmt: skip
+            mine.append(affiliation_rows[-1])
+        current = [a for a in mine if a["end_date"] is None]
+        person_rows[-1]["context_key"] = search_key(*(
+            part for a in current for part in (org_rows[a["organization_id"] - 1]["name"], org_rows[a["organization_id"] - 1]["city"], a["position"])
+        ))[:1000]  # fmt: skip
         for tag_id in rng.sample(range(1, len(TOPICS) + 1), rng.choice((0, 1, 2, 3))):
             tag_rows.append({"person_id": i, "tag_id": tag_id})
         if rng.random() < 0.3:

@@ -4,6 +4,7 @@ import itertools
 from flask import current_app
 
 from crm.auth.models import Role, User
+from crm.contacts.services.people import refresh_context_keys
 from crm.contacts.models import Affiliation, ImportJob, Organization, OrganizationKind, Person, Salutation, Segment
 
 _seq = itertools.count(1)
@@ -38,6 +39,7 @@ class Factories:
         affiliation = Affiliation(person=person, organization=organization, **kw)
         self.db.session.add(affiliation)
         self.db.session.flush()
+        refresh_context_keys([person.id])  # as the services keep it: the person is found by the organization
         return affiliation
 
     def segment(self, **kw) -> Segment:

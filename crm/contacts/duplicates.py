@@ -60,7 +60,7 @@ def _similar_first_names(a: str, b: str) -> bool:
 
 def evidence(first: str | None, last: str | None, org_ids: set[int], cities: set[str], candidate: Candidate) -> list[str]:
     """Why `candidate` is probably the person described (empty: probably not)."""
-    first, last = fold(first), fold(last)
+    first, last = fold(first), fold(last)  # cached: cheap when called for many candidates
     shared = org_ids & set(candidate.organizations)
     if first == candidate.first and last == candidate.last and shared:
         return [f"gleicher Name bei {candidate.organizations[next(iter(shared))]}"]
@@ -70,19 +70,29 @@ def evidence(first: str | None, last: str | None, org_ids: set[int], cities: set
     return []
 
 
-def candidates_for(keys: set[str], org_ids: set[int], cities: set[str]) -> dict[str, list[Candidate]]:
-    """People whose last name sounds like one of `keys` and who share an organization or a city
-    with the people checked; grouped by that sound. One query for a whole import batch."""
-    keys = {k for k in keys if k}
-    if not keys or not (org_ids or cities):
+MAX_CANDIDATES = 5000  # per query: a bound on the work for files full of common names
+
+
+def candidates_for(by_org: set[tuple[str, int]], by_city: set[tuple[str, str]]) -> dict[str, list[Candidate]]:
+    """People whose last name sounds like a checked person's and who share an organization
+    ((sound, organization id) pairs) or a city ((sound, city) pairs) with that person; grouped
+    by the sound. One query for a whole import batch."""
+    by_org = {(k, o) for k, o in by_org if k}
+    by_city = {(k, c.lower()) for k, c in by_city if k and c}
+    if not by_org and not by_city:
         return {}
+    conditions = []
+    if by_org:
+        conditions.append(sa.tuple_(Person.name_phonetic, Organization.id).in_(sorted(by_org)))
+    if by_city:
+        conditions.append(sa.tuple_(Person.name_phonetic, sa.func.lower(Organization.city)).in_(sorted(by_city)))
     rows = db.session.execute(
         sa.select(Person.id, Person.title, Person.first_name, Person.last_name, Person.name_phonetic,
                   Organization.id, Organization.name, Organization.city)  # fmt: skip
         .join(Affiliation, Affiliation.person_id == Person.id)
         .join(Organization, Organization.id == Affiliation.organization_id)
-        .where(Person.name_phonetic.in_(keys), Affiliation.is_current)
-        .where(sa.or_(Organization.id.in_(org_ids), sa.func.lower(Organization.city).in_([c.lower() for c in cities])))
+        .where(Affiliation.is_current, sa.or_(*conditions))
+        .limit(MAX_CANDIDATES)
     )
     found: dict[int, Candidate] = {}
     groups: dict[str, list[Candidate]] = {}
@@ -108,9 +118,10 @@ def find_matches(*, first_name: str | None, last_name: str | None, organization:
     org_ids = {organization.id} if organization else set()
     cities = {fold(organization.city)} if organization and organization.city else set()
     key = cologne_phonetic(last_name)
+    city = organization.city if organization else None
     found = [
         (candidate, reasons)
-        for candidate in candidates_for({key}, org_ids, cities).get(key, [])
+        for candidate in candidates_for({(key, o) for o in org_ids}, {(key, city)} if city else set()).get(key, [])
         if (reasons := evidence(first_name, last_name, org_ids, cities, candidate))
     ]
     return [Match(db.session.get(Person, candidate.person_id), reasons) for candidate, reasons in found]

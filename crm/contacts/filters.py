@@ -90,12 +90,10 @@ class PersonFilter:
         conditions = []
         for term in fold(self.q).split():
             pattern = f"%{like_escape(term)}%"
-            via_organization = (
-                _current_affiliations()
-                .join(Organization, Organization.id == Affiliation.organization_id)
-                .where(sa.or_(Organization.search_key.like(pattern, escape="\\"), Affiliation.search_key.like(pattern, escape="\\")))
+            # Both keys live on the people row: one scan answers name, email, organization, place and function.
+            conditions.append(
+                sa.or_(Person.search_key.like(pattern, escape="\\"), Person.context_key.like(pattern, escape="\\"))
             )
-            conditions.append(sa.or_(Person.search_key.like(pattern, escape="\\"), Person.id.in_(via_organization)))
         if self.state or self.kind:
             organizations = _current_affiliations().join(Organization, Organization.id == Affiliation.organization_id)
             if self.state:

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from crm.audit.models import AuditLog, jsonable
 from crm.audit.services import record
 from crm.contacts.models import Affiliation, Consent, ConsentChannel, Person, PersonMerge, Salutation, Tag
-from crm.contacts.services.people import CONSENT_CACHE
+from crm.contacts.services.people import CONSENT_CACHE, refresh_context_keys
 from crm.errors import ValidationFailed
 from crm.extensions import db, utcnow
 
@@ -88,6 +88,7 @@ def merge_people(keep: Person, remove: Person, *, choices: dict[str, str], actor
     for name, value in values.items():
         setattr(keep, name, Salutation(value) if name == "salutation" and value else value)
     _refresh_consent_cache(keep)
+    refresh_context_keys([keep.id])
     merge = PersonMerge(
         kept_person_id=keep.id, removed_person_id=removed_id, removed_snapshot=removed_snapshot,
         kept_before=kept_before, moved=moved, actor_id=getattr(actor, "id", None),
@@ -144,6 +145,7 @@ def undo_merge(merge: PersonMerge, *, actor) -> Person:
     db.session.flush()
     _refresh_consent_cache(keep)
     _refresh_consent_cache(restored)
+    refresh_context_keys([keep.id, restored.id])
     merge.undone_at = utcnow()
     record("merge_undone", merge, actor=actor, changes={"merged": [keep.full_name, restored.full_name]})
     return restored

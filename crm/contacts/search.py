@@ -3,12 +3,14 @@
 "Müller", "Mueller" and "muller" all fold to "muller", "Groß" and "gross" to "gross", "José" to
 "jose". Both the stored key and the query are folded the same way, so a plain LIKE finds them.
 """
+import functools
 import re
 import unicodedata
 
 _DIGRAPHS = (("ae", "a"), ("oe", "o"), ("ue", "u"))
 
 
+@functools.lru_cache(maxsize=65536)  # names repeat a lot in imports and duplicate checks
 def fold(text: str | None) -> str:
     """Lower case, umlauts and their ae/oe/ue spellings to the base vowel, ß to ss, no accents."""
     if not text:

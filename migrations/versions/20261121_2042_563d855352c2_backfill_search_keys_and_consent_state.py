@@ -54,9 +54,31 @@ def _backfill_phonetic():
         connection.execute(people.update().where(people.c.id == row.id).values(name_phonetic=cologne_phonetic(row.last_name)))
 
 
+CONTEXT = """
+SELECT a.person_id, o.name, o.short_name, o.city, a.position, a.department
+FROM affiliations a JOIN organizations o ON o.id = a.organization_id
+WHERE a.end_date IS NULL OR a.end_date > CURRENT_DATE
+ORDER BY a.person_id, a.id
+"""
+
+
+def _backfill_context():
+    from crm.contacts.search import search_key
+
+    connection = op.get_bind()
+    parts = {}
+    for person_id, *row in connection.execute(sa.text(CONTEXT)):
+        parts.setdefault(person_id, []).extend(row)
+    for person_id, values in parts.items():
+        connection.execute(
+            sa.text("UPDATE people SET context_key = :key WHERE id = :id"), {"key": search_key(*values)[:1000], "id": person_id}
+        )
+
+
 def upgrade():
     _backfill(people, "first_name", "last_name", "email")
     _backfill_phonetic()
+    _backfill_context()
     _backfill(organizations, "name", "short_name", "city", "ags", "kreisschluessel")
     _backfill(affiliations, "position", "department")
     op.execute(CONSENT_STATE.format(column="newsletter_consent", channel="newsletter"))

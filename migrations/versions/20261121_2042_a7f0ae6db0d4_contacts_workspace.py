@@ -111,6 +111,7 @@ def upgrade():
 
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.add_column(sa.Column('search_key', sa.String(length=500), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('context_key', sa.String(length=1000), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('name_phonetic', sa.String(length=40), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('newsletter_consent', sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column('invitation_consent', sa.Boolean(), nullable=True))
@@ -132,6 +133,7 @@ def downgrade():
         batch_op.drop_column('invitation_consent')
         batch_op.drop_column('newsletter_consent')
         batch_op.drop_column('name_phonetic')
+        batch_op.drop_column('context_key')
         batch_op.drop_column('search_key')
 
     with op.batch_alter_table('organizations', schema=None) as batch_op:

@@ -31,6 +31,9 @@ def write_batch(importer, plans) -> None:
     for plan in plans:
         if plan.action in ("unchanged", "error"):
             continue
+        if plan.creates_person and (plan.organization is not None or not plan.org_key):
+            fresh.append(plan)  # nothing to write one by one
+            continue
         try:
             with db.session.begin_nested():
                 _write_organization(importer, plan)
@@ -130,9 +133,12 @@ def _insert_people(importer, plans) -> None:
             **{k: v.get(k) for k in PERSON_FIELDS}, "language": "de",
             "search_key": search_key(v.get("first_name"), v["last_name"], v.get("email")),
             "name_phonetic": cologne_phonetic(v["last_name"]),
+            "context_key": _context_key(importer, plan),
             "newsletter_consent": consent, "created_at": now, "updated_at": now,
         })  # fmt: skip
-    ids = db.session.scalars(sa.insert(Person).returning(Person.id, sort_by_parameter_order=True), people).all()
+    # Core INSERTs (tables, not ORM classes): no per-object bookkeeping for thousands of rows.
+    people_table = Person.__table__
+    ids = db.session.scalars(sa.insert(people_table).returning(people_table.c.id, sort_by_parameter_order=True), people).all()
     affiliations, tag_rows, consents, audit = [], [], [], []
     tag_ids = {}
     for plan, person_id, row in zip(plans, ids, people):
@@ -161,8 +167,9 @@ def _insert_people(importer, plans) -> None:
                           "changes": {"consent.newsletter": [None, "erteilt" if plan.consent else "widerrufen"]}})  # fmt: skip
     if affiliations:
         labels = [(a.pop("_person"), a.pop("_org")) for a in affiliations]
+        table = Affiliation.__table__
         affiliation_ids = db.session.scalars(
-            sa.insert(Affiliation).returning(Affiliation.id, sort_by_parameter_order=True), affiliations
+            sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), affiliations
         ).all()
         for aid, row, (person_label, org_label) in zip(affiliation_ids, affiliations, labels):
             audit.append({**audit_base, "action": "create", "entity_type": "affiliations", "entity_id": aid,
@@ -172,8 +179,18 @@ def _insert_people(importer, plans) -> None:
     if tag_rows:
         db.session.execute(sa.insert(person_tags), tag_rows)
     if consents:
-        db.session.execute(sa.insert(Consent), consents)
-    db.session.execute(sa.insert(AuditLog), audit)
+        db.session.execute(sa.insert(Consent.__table__), consents)
+    db.session.execute(sa.insert(AuditLog.__table__), audit)
+
+
+def _context_key(importer, plan) -> str:
+    from crm.contacts.services.people import context_key_for
+
+    organization = _organization(importer, plan)
+    if organization is None:
+        return ""
+    return context_key_for([(organization.name, organization.short_name, organization.city,
+                             plan.values.get("position"), plan.values.get("department"))])  # fmt: skip
 
 
 def snapshot_row(row: dict) -> dict:

@@ -70,6 +70,8 @@ class Importer:
         # Rows of this file that create or change a record: key -> row number (same in dry run and import).
         self.planned_orgs: dict[str, int] = {}
         self.planned_people: dict[str, int] = {}
+        #: The organizations of the current batch (the session only holds objects weakly).
+        self.batch_organizations: dict[int, Organization] = {}
 
     def header(self, name: str | None) -> str | None:
         """The file's header of the column mapped to `name`, for messages."""
@@ -92,18 +94,27 @@ class Importer:
             org_id = self.org_by_name.get(fold(name))
         if org_id is None and ags and not name and f"ags:{ags}" not in self.planned_orgs:
             raise RowError("ags", f"Zum AGS {ags} gibt es keine Organisation; bitte den Namen angeben.")
-        organization = db.session.get(Organization, org_id) if org_id else None
+        organization = (self.batch_organizations.get(org_id) or db.session.get(Organization, org_id)) if org_id else None
         if organization is not None and ags and organization.ags and organization.ags != ags:
             raise RowError("ags", f"{organization.name} hat den AGS {organization.ags}, nicht {ags}.")
         if organization is not None:
             return organization, f"id:{organization.id}"
         return None, f"ags:{ags}" if ags else f"name:{fold(name)}"
 
-    def find_person(self, values: dict, organization: Organization | None, known: dict[str, Person]) -> Person | None:
+    def find_person(self, values: dict, organization: Organization | None, known: dict[str, Person],
+                    colleagues: dict[tuple, list[Person]]) -> Person | None:  # fmt: skip
         email = values.get("email")
         if email and email in known:
             return known[email]
         first, last = fold(values.get("first_name")), fold(values["last_name"])
+        if organization is not None:  # prefetched for the whole batch: (id, email) of same-named people there
+            for person_id, person_email in colleagues.get((organization.id, first, last), []):
+                if not email or not person_email:
+                    return db.session.scalar(
+                        sa.select(Person).options(selectinload(Person.affiliations), selectinload(Person.tags))
+                        .where(Person.id == person_id)
+                    )  # fmt: skip
+            return None
         stmt = sa.select(Person).options(selectinload(Person.affiliations)).where(
             Person.name_phonetic == cologne_phonetic(values["last_name"])
         )
@@ -121,7 +132,7 @@ class Importer:
 
     # --- planning -----------------------------------------------------------------------------
 
-    def plan(self, row: int, values: dict, known: dict[str, Person], candidates: dict[str, list[Candidate]]) -> Plan:
+    def plan(self, row: int, values: dict, known: dict[str, Person], colleagues: dict, candidates: dict[str, list[Candidate]]) -> Plan:
         plan = Plan(row, values)
         organization, org_key = self.find_organization(values)
         plan.organization, plan.org_key = organization, org_key
@@ -151,7 +162,7 @@ class Importer:
             return Plan(row, values, "unchanged", [(None, f"gleiche Person wie Zeile {earlier}")], plan.label)
         for key in keys:
             self.planned_people[key] = row
-        person = plan.person = self.find_person(values, organization, known)
+        person = plan.person = self.find_person(values, organization, known, colleagues)
         if person is None:
             plan.action = "create"
             where = organization.name if organization else values.get("organization")
@@ -187,10 +198,14 @@ class Importer:
     def _warn_duplicates(self, plan: Plan, candidates: dict[str, list[Candidate]]) -> None:
         org_ids = {plan.organization.id} if plan.organization else set()
         city = plan.organization.city if plan.organization else plan.values.get("city")
+        warnings = 0
         for candidate in candidates.get(cologne_phonetic(plan.values["last_name"]), []):
             reasons = evidence(plan.values.get("first_name"), plan.values["last_name"], org_ids, {fold(city)} if city else set(), candidate)
             if reasons:
                 plan.messages.append((None, f"Achtung, mögliches Duplikat von {candidate.name} (Nr. {candidate.person_id}): {'; '.join(reasons)}"))
+                warnings += 1
+                if warnings == 3:
+                    break
 
     def _person_changes(self, person: Person, values: dict) -> dict:
         overwrite = self.job.update_mode == "overwrite"
@@ -237,15 +252,43 @@ class Importer:
             oid for _, v in cleaned
             for oid in [self.org_by_ags.get(v.get("ags")) or self.org_by_name.get(fold(v.get("organization")))] if oid
         }  # fmt: skip
-        cities = {fold(v["city"]) for _, v in cleaned if v.get("city")}
-        cities |= {fold(o.city) for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(org_ids))) if o.city}
-        candidates = candidates_for({cologne_phonetic(v["last_name"]) for _, v in cleaned if v.get("last_name")}, org_ids, cities)
+        # Loading the batch's organizations once keeps them in the session for every row.
+        self.batch_organizations = {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(org_ids)))}
+        keys = {cologne_phonetic(v["last_name"]) for _, v in cleaned if v.get("last_name")}
+        by_org, by_city = set(), set()
+        for _, v in cleaned:
+            if not v.get("last_name"):
+                continue
+            key = cologne_phonetic(v["last_name"])
+            org_id = self.org_by_ags.get(v.get("ags")) or self.org_by_name.get(fold(v.get("organization")))
+            if org_id:
+                by_org.add((key, org_id))
+            city = self.batch_organizations[org_id].city if org_id in self.batch_organizations else v.get("city")
+            if city:
+                by_city.add((key, city))
+        candidates = candidates_for(by_org, by_city)
+        colleagues = self._colleagues(keys, org_ids)
         for row, values in cleaned:
             try:
-                plans[row] = self.plan(row, values, known, candidates)
+                plans[row] = self.plan(row, values, known, colleagues, candidates)
             except RowError as error:
                 plans[row] = Plan(row, values).fail(error.field, error.message)
         return [plans[row] for row, _ in batch]
+
+    def _colleagues(self, keys: set[str], org_ids: set[int]) -> dict[tuple, list[tuple[int, str | None]]]:
+        """People of the batch's organizations whose names sound like the batch's, in one query:
+        (organization id, folded first name, folded last name) -> [(person id, email)]."""
+        if not keys or not org_ids:
+            return {}
+        rows = db.session.execute(
+            sa.select(Person.id, Person.email, Person.first_name, Person.last_name, Affiliation.organization_id)
+            .join(Affiliation)
+            .where(Person.name_phonetic.in_(keys), Affiliation.organization_id.in_(org_ids), Affiliation.is_current)
+        )  # fmt: skip
+        found: dict[tuple, list[tuple[int, str | None]]] = {}
+        for person_id, email, first, last, org_id in rows:
+            found.setdefault((org_id, fold(first), fold(last)), []).append((person_id, email))
+        return found
 
     def run(self) -> None:
         """Process every row, committing progress (and, for real, the data) every BATCH_SIZE rows."""
@@ -285,7 +328,7 @@ class Importer:
                     results.append({"job_id": self.job.id, "row": plan.row, "action": plan.action,
                                     "column": self.header(name), "message": message, "label": plan.label})  # fmt: skip
         if results:
-            db.session.execute(sa.insert(ImportRowResult), results)
+            db.session.execute(sa.insert(ImportRowResult.__table__), results)
         self.job.counts = counts
         self.job.processed_rows += len(plans)
         db.session.commit()

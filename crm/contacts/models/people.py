@@ -64,6 +64,9 @@ class Person(db.Model):
     notes: Mapped[str | None] = mapped_column(sa.Text)
     #: Folded name and email for umlaut-tolerant search (see crm.contacts.search); kept current on save.
     search_key: Mapped[str] = mapped_column(sa.String(500), default="")
+    #: Folded names, places and functions of the person's current organizations, so that one scan
+    #: of this table answers a search; kept current by crm.contacts.services.people.refresh_context_keys.
+    context_key: Mapped[str] = mapped_column(sa.String(1000), default="")
     #: Kölner Phonetik of the last name: candidates for duplicates ("Meier"/"Meyer").
     name_phonetic: Mapped[str] = mapped_column(sa.String(40), default="", index=True)
     #: Latest state per channel in the consent ledger (None: never asked). A cache for fast filters;

@@ -7,6 +7,7 @@ from crm.audit.services import apply_changes, record, snapshot
 from crm.contacts.models import Organization, OrganizationKind
 from crm.contacts.municipal import ags_error, kreisschluessel_error
 from crm.contacts.search import fold
+from crm.contacts.services.people import refresh_context_keys
 from crm.contacts.validation import clean, email_error, normalize_email, phone_error, population_error, postal_code_error, url_error
 from crm.errors import ValidationFailed
 from crm.extensions import db
@@ -75,6 +76,8 @@ def update_organization(organization: Organization, data: dict[str, Any], *, act
     changes = apply_changes(organization, data)
     if changes:
         record("update", organization, actor=actor, changes=changes)
+        if changes.keys() & {"name", "short_name", "city"}:
+            refresh_context_keys(a.person_id for a in organization.affiliations)
     return changes
 
 
@@ -93,10 +96,13 @@ def deletion_impact(organization: Organization) -> dict[str, int]:
 
 def delete_organization(organization: Organization, *, actor) -> None:
     """Delete an organization; people stay (their role there goes), child organizations lose their parent."""
+    people = [a.person_id for a in organization.affiliations]
     for affiliation in list(organization.affiliations):
         record("delete", affiliation, actor=actor, changes=snapshot(affiliation, affiliation.AUDITED_FIELDS))
     record("delete", organization, actor=actor, changes=snapshot(organization, Organization.AUDITED_FIELDS))
     db.session.delete(organization)
+    db.session.flush()
+    refresh_context_keys(people)
 
 
 def organization_labels(organizations: list[Organization]) -> dict[int, str]:

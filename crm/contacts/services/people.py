@@ -3,6 +3,8 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from crm.audit.services import apply_changes, record, snapshot
 from crm.contacts.models import Affiliation, Consent, ConsentChannel, Organization, Person, Tag, person_tags
@@ -84,6 +86,39 @@ def delete_person(person: Person, *, actor) -> None:
 # --- affiliations ------------------------------------------------------------------------------
 
 
+def context_key_for(rows) -> str:
+    """The search text of a person's current roles: organization name, short name, city, function."""
+    from crm.contacts.search import search_key
+
+    return search_key(*(part for row in rows for part in row))[:1000]
+
+
+def refresh_context_keys(person_ids) -> None:
+    """Recompute Person.context_key for these people from their current roles (set-based)."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return
+    db.session.flush()
+    rows = db.session.execute(
+        sa.select(Affiliation.person_id, Organization.name, Organization.short_name, Organization.city,
+                  Affiliation.position, Affiliation.department)  # fmt: skip
+        .join(Organization, Organization.id == Affiliation.organization_id)
+        .where(Affiliation.person_id.in_(ids), Affiliation.is_current)
+        .order_by(Affiliation.person_id, Affiliation.id)
+    )
+    parts: dict[int, list] = {i: [] for i in ids}
+    for person_id, *row in rows:
+        parts[person_id].append(row)
+    db.session.execute(
+        sa.update(Person.__table__).where(Person.__table__.c.id == sa.bindparam("pid")).values(context_key=sa.bindparam("key")),
+        [{"pid": i, "key": context_key_for(parts[i])} for i in ids],
+    )
+    for person_id in ids:  # objects in the session see the new value too
+        person = db.session.identity_map.get(identity_key(Person, person_id))
+        if person is not None:
+            set_committed_value(person, "context_key", context_key_for(parts[person_id]))
+
+
 def _check_affiliation(data: dict[str, Any]) -> None:
     start, end = data.get("start_date"), data.get("end_date")
     if start and end and end < start:
@@ -110,6 +145,7 @@ def add_affiliation(person: Person, organization: Organization, *, actor, **data
     affiliation = Affiliation(person=person, organization=organization, **data)
     db.session.add(affiliation)
     record("create", affiliation, actor=actor, changes=snapshot(affiliation, Affiliation.AUDITED_FIELDS))
+    refresh_context_keys([person.id])
     return affiliation
 
 
@@ -123,6 +159,7 @@ def update_affiliation(affiliation: Affiliation, data: dict[str, Any], *, actor)
     changes = apply_changes(affiliation, data)
     if changes:
         record("update", affiliation, actor=actor, changes=changes)
+        refresh_context_keys([affiliation.person_id])
     return changes
 
 
@@ -138,7 +175,9 @@ def end_affiliation(affiliation: Affiliation, *, actor, end_date: date | None = 
 
 def delete_affiliation(affiliation: Affiliation, *, actor) -> None:
     record("delete", affiliation, actor=actor, changes=snapshot(affiliation, Affiliation.AUDITED_FIELDS))
-    affiliation.person.affiliations.remove(affiliation)
+    person = affiliation.person
+    person.affiliations.remove(affiliation)
+    refresh_context_keys([person.id])
 
 
 # --- topics ------------------------------------------------------------------------------------
