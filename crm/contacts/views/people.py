@@ -27,6 +27,7 @@ from crm.contacts.services.people import deletion_impact
 from crm.errors import ValidationFailed, apply_to_form
 from crm.extensions import db
 from crm.members.models import Membership
+from crm.pagination import paginate
 from crm.security import roles_required
 
 bp = Blueprint("people", __name__, url_prefix="/personen")
@@ -62,12 +63,10 @@ def _all_tags() -> list[Tag]:
 @roles_required("office")
 def index():
     person_filter = PersonFilter.from_args(request.args)
-    page = db.paginate(
+    page = paginate(
         _with_list_details(person_filter.statement()),
         page=request.args.get("page", 1, type=int),
         per_page=request.args.get("per_page", 50, type=int),
-        max_per_page=200,
-        error_out=False,
     )
     return render_template(
         "contacts/people/index.html",
