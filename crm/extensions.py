@@ -66,6 +66,10 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
     """Enforce foreign keys and let SQLAlchemy, not pysqlite, manage transactions on SQLite."""
     if type(dbapi_connection).__module__ == "sqlite3":
         dbapi_connection.isolation_level = None  # so SAVEPOINTs work (per-test isolation)
+        # SQLite's lower() only knows A-Z; German needs "Ü" -> "ü" as on PostgreSQL.
+        dbapi_connection.create_function(
+            "lower", 1, lambda value: value.lower() if isinstance(value, str) else value, deterministic=True
+        )
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -1,4 +1,5 @@
 """Merging two records of the same person without losing anything, and undoing a merge."""
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -67,6 +68,8 @@ def merge_people(keep: Person, remove: Person, *, choices: dict[str, str], actor
     moved["memberships"] = db.session.scalars(sa.select(Membership.id).where(Membership.person_id == remove.id)).all()
     moved["consents"] = db.session.scalars(sa.select(Consent.id).where(Consent.person_id == remove.id)).all()
     moved["audit"] = db.session.scalars(sa.select(AuditLog.id).where(AuditLog.person_id == remove.id)).all()
+    # Earlier merges into the person now merged away must still be undoable once it is restored.
+    moved["merges"] = db.session.scalars(sa.select(PersonMerge.id).where(PersonMerge.kept_person_id == remove.id)).all()
 
     # Roles move over; the kept person's primary role stays the primary one.
     has_primary = any(a.is_primary for a in keep.affiliations)
@@ -121,6 +124,8 @@ def undo_merge(merge: PersonMerge, *, actor) -> Person:
         for name in FIELDS
     })  # fmt: skip
     restored.language = restored.language or "de"
+    if snapshot.get("created_at"):
+        restored.created_at = datetime.fromisoformat(snapshot["created_at"])
     db.session.add(restored)
     db.session.flush()
     for item in merge.moved.get("affiliations", []):
@@ -136,6 +141,8 @@ def undo_merge(merge: PersonMerge, *, actor) -> Person:
         ids = merge.moved.get(key, [])
         if ids:
             db.session.execute(sa.update(model).where(model.id.in_(ids)).values(person_id=restored.id))
+    if merge.moved.get("merges"):
+        db.session.execute(sa.update(PersonMerge).where(PersonMerge.id.in_(merge.moved["merges"])).values(kept_person_id=restored.id))
     if merge.moved.get("user"):
         from crm.auth.models import User
 
