@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from crm.contacts.models import Affiliation, Organization, Person, Tag, person_tags
 from crm.contacts.municipal import BUNDESLAENDER
-from crm.contacts.search import cologne_phonetic, search_key
+from crm.contacts.search import cologne_phonetic, name_key, search_key
 from crm.extensions import db
 from crm.members.models import Counter, Membership
 
@@ -77,6 +77,7 @@ def generate(people: int = 100_000, organizations: int = 20_000, seed: int = 201
             "id": i, "salutation": rng.choice(("frau", "herr", None)), "first_name": first, "last_name": last,
             "email": email if rng.random() < 0.9 else None, "language": "de",
             "search_key": search_key(first, last, email), "name_phonetic": cologne_phonetic(last),
+            "name_key": name_key(first, last),
             "newsletter_consent": rng.choice((True, False, None)), "invitation_consent": rng.choice((True, None)),
             "created_at": now - timedelta(days=rng.randint(0, 3000)), "updated_at": now,
         })  # fmt: skip

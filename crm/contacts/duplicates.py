@@ -77,26 +77,32 @@ def candidates_for(by_org: set[tuple[str, int]], by_city: set[tuple[str, str]]) 
     """People whose last name sounds like a checked person's and who share an organization
     ((sound, organization id) pairs) or a city ((sound, city) pairs) with that person; grouped
     by the sound. One query for a whole import batch."""
-    by_org = {(k, o) for k, o in by_org if k}
+    pairs = {(k, o) for k, o in by_org if k}
     by_city = {(k, c.lower()) for k, c in by_city if k and c}
-    if not by_org and not by_city:
+    if by_city:  # the organizations in those places (one pass over the small organizations table)
+        orgs_in = {}
+        for org_id, city in db.session.execute(
+            sa.select(Organization.id, sa.func.lower(Organization.city))
+            .where(sa.func.lower(Organization.city).in_({c for _, c in by_city}))
+        ):  # fmt: skip
+            orgs_in.setdefault(city, []).append(org_id)
+        pairs |= {(k, o) for k, c in by_city for o in orgs_in.get(c, [])}
+    if not pairs:
         return {}
-    conditions = []
-    if by_org:
-        conditions.append(sa.tuple_(Person.name_phonetic, Organization.id).in_(sorted(by_org)))
-    if by_city:
-        conditions.append(sa.tuple_(Person.name_phonetic, sa.func.lower(Organization.city)).in_(sorted(by_city)))
     rows = db.session.execute(
         sa.select(Person.id, Person.title, Person.first_name, Person.last_name, Person.name_phonetic,
                   Organization.id, Organization.name, Organization.city)  # fmt: skip
         .join(Affiliation, Affiliation.person_id == Person.id)
         .join(Organization, Organization.id == Affiliation.organization_id)
-        .where(Affiliation.is_current, sa.or_(*conditions))
+        .where(Affiliation.organization_id.in_({o for _, o in pairs}), Person.name_phonetic.in_({k for k, _ in pairs}))
+        .where(Affiliation.is_current)
         .limit(MAX_CANDIDATES)
     )
     found: dict[int, Candidate] = {}
     groups: dict[str, list[Candidate]] = {}
     for pid, title, first, last, key, org_id, org_name, city in rows:
+        if (key, org_id) not in pairs:
+            continue
         if pid not in found:
             name = " ".join(p for p in (title, first, last) if p)
             found[pid] = Candidate(pid, name, fold(first), fold(last))

@@ -23,6 +23,11 @@ def fold(text: str | None) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def name_key(first_name: str | None, last_name: str | None) -> str:
+    """ "jurgen muller" for Jürgen Müller: equal for the same name however it is spelled."""
+    return f"{fold(first_name)} {fold(last_name)}"[:200]
+
+
 def like_escape(term: str) -> str:
     """A search term with LIKE's wildcards taken literally (use with escape="\\")."""
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

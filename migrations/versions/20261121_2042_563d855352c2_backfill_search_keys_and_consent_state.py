@@ -18,7 +18,7 @@ depends_on = None
 
 people = sa.table(
     "people", sa.column("id"), sa.column("first_name"), sa.column("last_name"), sa.column("email"),
-    sa.column("search_key"), sa.column("name_phonetic"),
+    sa.column("search_key"), sa.column("name_phonetic"), sa.column("name_key"),
 )  # fmt: skip
 organizations = sa.table(
     "organizations", sa.column("id"), sa.column("name"), sa.column("short_name"), sa.column("city"),
@@ -47,11 +47,14 @@ def _backfill(table, *columns):
 
 
 def _backfill_phonetic():
-    from crm.contacts.search import cologne_phonetic
+    from crm.contacts.search import cologne_phonetic, name_key
 
     connection = op.get_bind()
-    for row in connection.execute(sa.select(people.c.id, people.c.last_name)).all():
-        connection.execute(people.update().where(people.c.id == row.id).values(name_phonetic=cologne_phonetic(row.last_name)))
+    for row in connection.execute(sa.select(people.c.id, people.c.first_name, people.c.last_name)).all():
+        connection.execute(
+            people.update().where(people.c.id == row.id)
+            .values(name_phonetic=cologne_phonetic(row.last_name), name_key=name_key(row.first_name, row.last_name))
+        )
 
 
 CONTEXT = """

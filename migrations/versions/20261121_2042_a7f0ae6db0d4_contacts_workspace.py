@@ -113,6 +113,8 @@ def upgrade():
         batch_op.add_column(sa.Column('search_key', sa.String(length=500), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('context_key', sa.String(length=1000), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('name_phonetic', sa.String(length=40), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('name_key', sa.String(length=200), nullable=False, server_default=''))
+        batch_op.create_index(batch_op.f('ix_people_name_key'), ['name_key'], unique=False)
         batch_op.add_column(sa.Column('newsletter_consent', sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column('invitation_consent', sa.Boolean(), nullable=True))
         batch_op.create_index(batch_op.f('ix_people_created_at'), ['created_at'], unique=False)
@@ -133,6 +135,8 @@ def downgrade():
         batch_op.drop_column('invitation_consent')
         batch_op.drop_column('newsletter_consent')
         batch_op.drop_column('name_phonetic')
+        batch_op.drop_index(batch_op.f('ix_people_name_key'))
+        batch_op.drop_column('name_key')
         batch_op.drop_column('context_key')
         batch_op.drop_column('search_key')
 

@@ -13,7 +13,7 @@ from crm.audit.services import actor_label
 from crm.contacts.models import (
     Affiliation, Consent, ConsentChannel, ConsentMethod, Organization, OrganizationKind, Person, person_tags,
 )  # fmt: skip
-from crm.contacts.search import cologne_phonetic, fold, search_key
+from crm.contacts.search import cologne_phonetic, fold, name_key, search_key
 from crm.contacts.services import (
     add_affiliation, create_organization, create_person, get_or_create_tag, record_consent, set_tags,
     update_affiliation, update_organization, update_person,
@@ -133,6 +133,7 @@ def _insert_people(importer, plans) -> None:
             **{k: v.get(k) for k in PERSON_FIELDS}, "language": "de",
             "search_key": search_key(v.get("first_name"), v["last_name"], v.get("email")),
             "name_phonetic": cologne_phonetic(v["last_name"]),
+            "name_key": name_key(v.get("first_name"), v["last_name"]),
             "context_key": _context_key(importer, plan),
             "newsletter_consent": consent, "created_at": now, "updated_at": now,
         })  # fmt: skip

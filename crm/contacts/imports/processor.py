@@ -19,7 +19,7 @@ from crm.contacts.imports.checks import RowError, check_row
 from crm.contacts.imports.fields import FIELDS
 from crm.contacts.imports.reader import iter_rows
 from crm.contacts.models import Affiliation, ImportJob, ImportRowResult, Organization, Person
-from crm.contacts.search import cologne_phonetic, fold
+from crm.contacts.search import cologne_phonetic, fold, name_key
 from crm.errors import ValidationFailed
 from crm.extensions import db
 
@@ -108,7 +108,7 @@ class Importer:
             return known[email]
         first, last = fold(values.get("first_name")), fold(values["last_name"])
         if organization is not None:  # prefetched for the whole batch: (id, email) of same-named people there
-            for person_id, person_email in colleagues.get((organization.id, first, last), []):
+            for person_id, person_email in colleagues.get((organization.id, name_key(values.get("first_name"), values["last_name"])), []):
                 if not email or not person_email:
                     return db.session.scalar(
                         sa.select(Person).options(selectinload(Person.affiliations), selectinload(Person.tags))
@@ -254,20 +254,21 @@ class Importer:
         }  # fmt: skip
         # Loading the batch's organizations once keeps them in the session for every row.
         self.batch_organizations = {o.id: o for o in db.session.scalars(sa.select(Organization).where(Organization.id.in_(org_ids)))}
-        keys = {cologne_phonetic(v["last_name"]) for _, v in cleaned if v.get("last_name")}
-        by_org, by_city = set(), set()
+        by_org, by_city, same_name = set(), set(), set()
         for _, v in cleaned:
             if not v.get("last_name"):
                 continue
-            key = cologne_phonetic(v["last_name"])
             org_id = self.org_by_ags.get(v.get("ags")) or self.org_by_name.get(fold(v.get("organization")))
+            if org_id:
+                same_name.add((org_id, name_key(v.get("first_name"), v["last_name"])))
+            key = cologne_phonetic(v["last_name"])
             if org_id:
                 by_org.add((key, org_id))
             city = self.batch_organizations[org_id].city if org_id in self.batch_organizations else v.get("city")
             if city:
                 by_city.add((key, city))
         candidates = candidates_for(by_org, by_city)
-        colleagues = self._colleagues(keys, org_ids)
+        colleagues = self._colleagues(same_name)
         for row, values in cleaned:
             try:
                 plans[row] = self.plan(row, values, known, colleagues, candidates)
@@ -275,19 +276,21 @@ class Importer:
                 plans[row] = Plan(row, values).fail(error.field, error.message)
         return [plans[row] for row, _ in batch]
 
-    def _colleagues(self, keys: set[str], org_ids: set[int]) -> dict[tuple, list[tuple[int, str | None]]]:
-        """People of the batch's organizations whose names sound like the batch's, in one query:
-        (organization id, folded first name, folded last name) -> [(person id, email)]."""
-        if not keys or not org_ids:
+    def _colleagues(self, pairs: set[tuple[int, str]]) -> dict[tuple, list[tuple[int, str | None]]]:
+        """People with the same name in the same organization as rows of the batch, in one query:
+        (organization id, name key) -> [(person id, email)]."""
+        if not pairs:
             return {}
         rows = db.session.execute(
-            sa.select(Person.id, Person.email, Person.first_name, Person.last_name, Affiliation.organization_id)
+            sa.select(Person.id, Person.email, Person.name_key, Affiliation.organization_id)
             .join(Affiliation)
-            .where(Person.name_phonetic.in_(keys), Affiliation.organization_id.in_(org_ids), Affiliation.is_current)
+            .where(Person.name_key.in_({k for _, k in pairs}), Affiliation.organization_id.in_({o for o, _ in pairs}))
+            .where(Affiliation.is_current)
         )  # fmt: skip
         found: dict[tuple, list[tuple[int, str | None]]] = {}
-        for person_id, email, first, last, org_id in rows:
-            found.setdefault((org_id, fold(first), fold(last)), []).append((person_id, email))
+        for person_id, email, key, org_id in rows:
+            if (org_id, key) in pairs:
+                found.setdefault((org_id, key), []).append((person_id, email))
         return found
 
     def run(self) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.contacts import salutation as salutation_rules
-from crm.contacts.search import cologne_phonetic, search_key
+from crm.contacts.search import cologne_phonetic, name_key, search_key
 from crm.extensions import db, str_enum, utcnow
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ class Person(db.Model):
     #: Folded names, places and functions of the person's current organizations, so that one scan
     #: of this table answers a search; kept current by crm.contacts.services.people.refresh_context_keys.
     context_key: Mapped[str] = mapped_column(sa.String(1000), default="")
+    #: Folded "first last", for exact name matches (import: same name in the same organization).
+    name_key: Mapped[str] = mapped_column(sa.String(200), default="", index=True)
     #: Kölner Phonetik of the last name: candidates for duplicates ("Meier"/"Meyer").
     name_phonetic: Mapped[str] = mapped_column(sa.String(40), default="", index=True)
     #: Latest state per channel in the consent ledger (None: never asked). A cache for fast filters;
@@ -100,6 +102,7 @@ class Person(db.Model):
     def refresh_search_key(self) -> None:
         self.search_key = search_key(self.first_name, self.last_name, self.email)
         self.name_phonetic = cologne_phonetic(self.last_name)
+        self.name_key = name_key(self.first_name, self.last_name)
 
     @property
     def full_name(self) -> str:
