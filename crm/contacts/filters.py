@@ -122,10 +122,10 @@ class PersonFilter:
     def statement(self) -> sa.Select:
         """SELECT of the matching people in the chosen order."""
         order = SORTS[self.sort][1]
-        if self.q and self.sort == "name":
-            # With a search term, scanning the table and sorting the few hits is much faster than
-            # walking the name index and testing every row in index order (which the planner
-            # would pick for the ORDER BY ... LIMIT); the concatenation keeps it off that index.
+        if not self.is_empty and self.sort == "name":
+            # With a filter, finding the hits first and sorting them is much faster than walking the
+            # name index and testing every row in index order (which the planner would pick for
+            # ORDER BY ... LIMIT); the concatenation keeps the query off that index.
             order = (Person.last_name + "", Person.first_name, Person.id)
         return sa.select(Person).where(*self.conditions()).order_by(*order)
 

@@ -67,6 +67,7 @@ def index():
         _with_list_details(person_filter.statement()),
         page=request.args.get("page", 1, type=int),
         per_page=request.args.get("per_page", 50, type=int),
+        one_scan=not person_filter.is_empty,
     )
     return render_template(
         "contacts/people/index.html",
