@@ -8,9 +8,7 @@ generates the synthetic data set, then measures p50/p95 of each page through the
 """
 import argparse
 import csv
-import io
 import json
-import os
 import random
 import statistics
 import subprocess

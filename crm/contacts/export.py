@@ -4,6 +4,7 @@ import io
 import re
 from typing import Callable, Iterable, Iterator
 
+from flask import Response, abort, stream_with_context
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
@@ -62,3 +63,23 @@ def _cell(value) -> str | int | float:
     if text[:1] in ("=", "@") or (text[:1] in ("+", "-") and not _PHONE_LIKE.match(text)):
         return "'" + text
     return text
+
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def export_response(fmt: str, columns: list[Column], rows: Iterable, *, name: str, title: str) -> Response:
+    """The download of `rows` as name.csv or name.xlsx; 404 for any other format."""
+    if fmt == "csv":
+        return Response(
+            stream_with_context(csv_stream(columns, rows)),
+            mimetype="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f"attachment; filename={name}.csv"},
+        )
+    if fmt == "xlsx":
+        return Response(
+            xlsx_bytes(columns, rows, title=title),
+            mimetype=XLSX_MIMETYPE,
+            headers={"Content-Disposition": f"attachment; filename={name}.xlsx"},
+        )
+    abort(404)

@@ -2,12 +2,12 @@
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, stream_with_context, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.audit.models import AuditLog
-from crm.contacts.export import csv_stream, xlsx_bytes
+from crm.contacts.export import export_response
 from crm.contacts.filters import CONSENT_FILTERS, MEMBERSHIP_FILTERS, SORTS, PersonFilter
 from crm.contacts.forms import KIND_CHOICES, STATE_CHOICES, BulkTagForm, ConsentForm, PersonForm
 from crm.contacts.models import Affiliation, Consent, ConsentChannel, ConsentMethod, Person, Segment, Tag
@@ -97,21 +97,8 @@ def _export_rows(person_filter: PersonFilter):
 @bp.get("/export.<fmt>")
 @roles_required("office")
 def export(fmt: str):
-    person_filter = PersonFilter.from_args(request.args)
-    name = f"personen-{date.today():%Y-%m-%d}"
-    if fmt == "csv":
-        return Response(
-            stream_with_context(csv_stream(EXPORT_COLUMNS, _export_rows(person_filter))),
-            mimetype="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f"attachment; filename={name}.csv"},
-        )
-    if fmt == "xlsx":
-        return Response(
-            xlsx_bytes(EXPORT_COLUMNS, _export_rows(person_filter), title="Personen"),
-            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f"attachment; filename={name}.xlsx"},
-        )
-    abort(404)
+    rows = _export_rows(PersonFilter.from_args(request.args))
+    return export_response(fmt, EXPORT_COLUMNS, rows, name=f"personen-{date.today():%Y-%m-%d}", title="Personen")
 
 
 @bp.post("/themen")

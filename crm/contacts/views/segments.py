@@ -2,7 +2,7 @@
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import selectinload
 
 from crm.contacts.filters import PersonFilter, describe
 from crm.contacts.forms import SegmentForm
