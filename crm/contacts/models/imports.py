@@ -1,10 +1,13 @@
 """Import jobs: an uploaded file, its column mapping, the dry run and the import itself."""
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db, str_enum, utcnow
+
+
+STALE_AFTER = timedelta(minutes=10)
 
 
 class ImportStatus(StrEnum):
@@ -51,6 +54,8 @@ class ImportJob(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
+    #: Last sign of life of a run (progress is committed per batch); a run silent for long has died.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     created_by = relationship("User")
 
@@ -60,7 +65,9 @@ class ImportJob(db.Model):
 
     @property
     def is_running(self) -> bool:
-        return self.status in (ImportStatus.checking, ImportStatus.importing)
+        """Running, and not silent for longer than any batch takes (a restarted server ends runs)."""
+        active = self.status in (ImportStatus.checking, ImportStatus.importing)
+        return active and self.updated_at is not None and utcnow() - self.updated_at < STALE_AFTER
 
 
 class ImportRowResult(db.Model):
