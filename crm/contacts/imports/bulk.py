@@ -137,9 +137,12 @@ def _insert_people(importer, plans) -> None:
             "context_key": _context_key(importer, plan),
             "newsletter_consent": consent, "created_at": now, "updated_at": now,
         })  # fmt: skip
-    # Core INSERTs (tables, not ORM classes): no per-object bookkeeping for thousands of rows.
-    people_table = Person.__table__
-    ids = db.session.scalars(sa.insert(people_table).returning(people_table.c.id, sort_by_parameter_order=True), people).all()
+    # Core INSERTs (tables, not ORM classes) with ids chosen up front: no per-object bookkeeping and
+    # no RETURNING, which would make the driver insert one row at a time.
+    ids = allocate_ids(Person.__table__, len(people))
+    for row, person_id in zip(people, ids):
+        row["id"] = person_id
+    db.session.execute(sa.insert(Person.__table__), people)
     affiliations, tag_rows, consents, audit = [], [], [], []
     tag_ids = {}
     for plan, person_id, row in zip(plans, ids, people):
@@ -168,10 +171,10 @@ def _insert_people(importer, plans) -> None:
                           "changes": {"consent.newsletter": [None, "erteilt" if plan.consent else "widerrufen"]}})  # fmt: skip
     if affiliations:
         labels = [(a.pop("_person"), a.pop("_org")) for a in affiliations]
-        table = Affiliation.__table__
-        affiliation_ids = db.session.scalars(
-            sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), affiliations
-        ).all()
+        affiliation_ids = allocate_ids(Affiliation.__table__, len(affiliations))
+        for row, affiliation_id in zip(affiliations, affiliation_ids):
+            row["id"] = affiliation_id
+        db.session.execute(sa.insert(Affiliation.__table__), affiliations)
         for aid, row, (person_label, org_label) in zip(affiliation_ids, affiliations, labels):
             audit.append({**audit_base, "action": "create", "entity_type": "affiliations", "entity_id": aid,
                           "person_id": row["person_id"], "organization_id": row["organization_id"],
@@ -182,6 +185,19 @@ def _insert_people(importer, plans) -> None:
     if consents:
         db.session.execute(sa.insert(Consent.__table__), consents)
     db.session.execute(sa.insert(AuditLog.__table__), audit)
+
+
+def allocate_ids(table: sa.Table, count: int) -> list[int]:
+    """Primary keys for `count` new rows: from the sequence on PostgreSQL; on SQLite (one writer at
+    a time) the next free ones. A clash with a concurrent insert fails the batch's savepoint, and
+    write_batch then writes those rows one by one."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return list(db.session.scalars(
+            sa.text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"),
+            {"n": count},
+        ))  # fmt: skip
+    start = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))) + 1
+    return list(range(start, start + count))
 
 
 def _context_key(importer, plan) -> str:
