@@ -1,5 +1,4 @@
 """Login, logout, throttling and the password-reset flow, as a visitor experiences them."""
-import html
 import re
 import time
 import types
@@ -12,6 +11,7 @@ from crm.audit.models import AuditLog
 from crm.auth.models import User
 from crm.contacts.models import Salutation
 from crm.extensions import db
+from tests.html import field_error, input_value, text
 from tests.conftest import PASSWORD
 
 WRONG = "E-Mail-Adresse oder Passwort ist falsch."
@@ -25,23 +25,6 @@ NEW_PASSWORD = "ein-ganz-neues-passwort"
 # --- helpers: read what a person sees on the page ------------------------------------------------
 
 
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def field_error(response, field_id: str) -> str | None:
-    """The error shown right below the field with this id, or None."""
-    match = re.search(
-        rf'<p class="error-text" id="{field_id}-error">(.*?)</p>', response.get_data(as_text=True), re.S
-    )
-    return html.unescape(match.group(1).strip()) if match else None
-
-
-def input_value(response, field_id: str) -> str | None:
-    match = re.search(rf'<input[^>]*\bid="{field_id}"[^>]*>', response.get_data(as_text=True))
-    assert match, f"no input #{field_id} on the page"
-    value = re.search(r'\bvalue="([^"]*)"', match.group(0))
-    return html.unescape(value.group(1)) if value else None
 
 
 def without_csrf_token(response) -> str:
@@ -121,7 +104,7 @@ def test_correct_login_redirects_to_the_home_of_the_role(client, make, role, hom
 
 
 def test_login_ignores_case_in_the_email(client, make):
-    user = make.user(role="office", password=PASSWORD, email="kim.gross@example.org")
+    make.user(role="office", password=PASSWORD, email="kim.gross@example.org")
     response = log_in(client, "Kim.Gross@Example.ORG", PASSWORD)
     assert response.status_code == 302
     assert location_path(response) == "/start"

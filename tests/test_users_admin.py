@@ -1,5 +1,4 @@
 """User administration from the admin UI: list, invite, change role, (de)activate, mail a password link."""
-import html
 import re
 from urllib.parse import urlsplit
 
@@ -12,6 +11,7 @@ from crm.auth.services import update_user
 from crm.contacts.models import Person, Salutation
 from crm.errors import ValidationFailed
 from crm.extensions import db
+from tests.html import field_error, input_value, text
 from tests.conftest import PASSWORD, count
 
 NEW_PASSWORD = "mein-eigenes-passwort"
@@ -26,22 +26,6 @@ LAST_ADMIN = "Es muss mindestens eine aktive Administration geben."
 # --- helpers ----------------------------------------------------------------------------------------
 
 
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def field_error(response, field_id: str) -> str | None:
-    match = re.search(
-        rf'<p class="error-text" id="{field_id}-error">(.*?)</p>', response.get_data(as_text=True), re.S
-    )
-    return html.unescape(match.group(1).strip()) if match else None
-
-
-def input_value(response, field_id: str) -> str | None:
-    match = re.search(rf'<input[^>]*\bid="{field_id}"[^>]*>', response.get_data(as_text=True))
-    assert match, f"no input #{field_id} on the page"
-    value = re.search(r'\bvalue="([^"]*)"', match.group(0))
-    return html.unescape(value.group(1)) if value else None
 
 
 def selected_option(response, field_id: str) -> str | None:

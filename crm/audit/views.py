@@ -30,13 +30,10 @@ def index():
 
     args = request.args
     stmt = sa.select(AuditLog)
+    for name, column in (("person", AuditLog.person_id), ("organization", AuditLog.organization_id), ("user", AuditLog.actor_id)):
+        if args.get(name, type=int):
+            stmt = stmt.where(column == args.get(name, type=int))
     person = db.session.get(Person, args.get("person", type=int)) if args.get("person", type=int) else None
-    if args.get("person", type=int):
-        stmt = stmt.where(AuditLog.person_id == args.get("person", type=int))
-    if args.get("organization", type=int):
-        stmt = stmt.where(AuditLog.organization_id == args.get("organization", type=int))
-    if args.get("user", type=int):
-        stmt = stmt.where(AuditLog.actor_id == args.get("user", type=int))
     if args.get("action") in ACTION_LABELS:
         stmt = stmt.where(AuditLog.action == args["action"])
     if args.get("entity") in ENTITY_LABELS:

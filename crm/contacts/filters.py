@@ -38,6 +38,16 @@ MEMBERSHIP_FILTERS = {
 }
 
 
+def _read_args(cls, args: Mapping[str, Any], known: dict[str, Any]) -> dict[str, str]:
+    """The filter fields from URL arguments; a value not in `known` for its field is dropped."""
+    values = {f.name: str(args.get(f.name, "") or "").strip() for f in fields(cls)}
+    values["q"] = values["q"][:200]
+    for name, allowed in known.items():
+        if values[name] not in allowed:
+            values[name] = "name" if name == "sort" else ""
+    return values
+
+
 def _current_affiliations():
     return sa.select(Affiliation.person_id).where(Affiliation.is_current)
 
@@ -56,22 +66,12 @@ class PersonFilter:
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> "PersonFilter":
         """Read the filter from request.args or a segment; unknown values are ignored, not errors."""
-        values = {f.name: str(args.get(f.name, "") or "").strip() for f in fields(cls)}
-        values["q"] = values["q"][:200]
-        if values["sort"] not in SORTS:
-            values["sort"] = "name"
-        if values["consent"] not in CONSENT_FILTERS:
-            values["consent"] = ""
-        if values["membership"] not in MEMBERSHIP_FILTERS:
-            values["membership"] = ""
-        if values["has_email"] not in ("yes", "no"):
-            values["has_email"] = ""
+        values = _read_args(cls, args, {
+            "sort": SORTS, "consent": CONSENT_FILTERS, "membership": MEMBERSHIP_FILTERS, "has_email": ("yes", "no"),
+            "state": BUNDESLAENDER, "kind": OrganizationKind.__members__,
+        })  # fmt: skip
         if not values["tag"].isdigit():
             values["tag"] = ""
-        if values["state"] not in BUNDESLAENDER:
-            values["state"] = ""
-        if values["kind"] not in OrganizationKind.__members__:
-            values["kind"] = ""
         return cls(**values)
 
     def to_args(self, *, with_sort: bool = True) -> dict[str, str]:
@@ -150,15 +150,9 @@ class OrganizationFilter:
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> "OrganizationFilter":
-        values = {f.name: str(args.get(f.name, "") or "").strip() for f in fields(cls)}
-        values["q"] = values["q"][:200]
-        if values["sort"] not in ORGANIZATION_SORTS:
-            values["sort"] = "name"
-        if values["state"] not in BUNDESLAENDER:
-            values["state"] = ""
-        if values["kind"] not in OrganizationKind.__members__:
-            values["kind"] = ""
-        return cls(**values)
+        return cls(**_read_args(cls, args, {
+            "sort": ORGANIZATION_SORTS, "state": BUNDESLAENDER, "kind": OrganizationKind.__members__,
+        }))  # fmt: skip
 
     def to_args(self) -> dict[str, str]:
         args = {k: v for k, v in asdict(self).items() if v}

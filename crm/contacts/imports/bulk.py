@@ -13,6 +13,7 @@ from crm.audit.services import actor_label
 from crm.contacts.models import (
     Affiliation, Consent, ConsentChannel, ConsentMethod, Organization, OrganizationKind, Person, person_tags,
 )  # fmt: skip
+from crm.contacts.imports.checks import ORGANIZATION_FIELDS, PERSON_FIELDS, ROW_ERRORS
 from crm.contacts.search import cologne_phonetic, fold, name_key, search_key
 from crm.contacts.services import (
     add_affiliation, create_organization, create_person, get_or_create_tag, record_consent, set_tags,
@@ -20,13 +21,9 @@ from crm.contacts.services import (
 )  # fmt: skip
 from crm.extensions import db, utcnow
 
-ORGANIZATION_FIELDS = ("street", "postal_code", "city", "state")
-PERSON_FIELDS = ("salutation", "title", "first_name", "last_name", "email", "phone", "mobile", "fax", "notes")
 
 
 def write_batch(importer, plans) -> None:
-    from crm.contacts.imports.processor import ROW_ERRORS
-
     fresh = []
     for plan in plans:
         if plan.action in ("unchanged", "error"):

@@ -1,8 +1,15 @@
 """Checking one import row: field syntax, lengths, Anrede, Bundesland, AGS, yes/no answers."""
+from sqlalchemy.exc import DBAPIError
+
 from crm.contacts.models import Affiliation, Organization, Person, Salutation
 from crm.contacts.municipal import BUNDESLAENDER, ags_error
 from crm.contacts.search import fold
 from crm.contacts.validation import email_error, normalize_email, phone_error, postal_code_error
+from crm.errors import ValidationFailed
+
+#: Fields an import row may set on a person, and on its organization (when empty there).
+PERSON_FIELDS = ("salutation", "title", "first_name", "last_name", "email", "phone", "mobile", "fax", "notes")
+ORGANIZATION_FIELDS = ("street", "postal_code", "city", "state")
 
 SALUTATIONS = {"frau": Salutation.frau, "herr": Salutation.herr, "divers": Salutation.divers, "": None}
 SALUTATION_SPELLINGS = {"hr": "herr", "fr": "frau", "herrn": "herr", "d": "divers"}
@@ -25,6 +32,10 @@ class RowError(Exception):
     def __init__(self, field: str | None, message: str):
         super().__init__(message)
         self.field, self.message = field, message
+
+
+#: What makes writing one row fail without failing the import.
+ROW_ERRORS = (RowError, ValidationFailed, DBAPIError)
 
 
 def _state_code(value: str) -> str:

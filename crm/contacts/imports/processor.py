@@ -11,21 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import selectinload
 
 from crm.contacts.duplicates import Candidate, candidates_for, evidence
-from crm.contacts.imports.checks import RowError, check_row
+from crm.contacts.imports.bulk import write_batch
+from crm.contacts.imports.checks import ORGANIZATION_FIELDS, PERSON_FIELDS, RowError, check_row
 from crm.contacts.imports.fields import FIELDS
 from crm.contacts.imports.reader import iter_rows
 from crm.contacts.models import Affiliation, ImportJob, ImportRowResult, Organization, Person
 from crm.contacts.search import cologne_phonetic, fold, name_key
-from crm.errors import ValidationFailed
 from crm.extensions import db
 
 BATCH_SIZE = 500
-PERSON_FIELDS = ("salutation", "title", "first_name", "last_name", "email", "phone", "mobile", "fax", "notes")
-ORGANIZATION_FIELDS = ("street", "postal_code", "city", "state")
 
 
 @dataclass
@@ -295,8 +292,6 @@ class Importer:
 
     def run(self) -> None:
         """Process every row, committing progress (and, for real, the data) every BATCH_SIZE rows."""
-        from crm.contacts.imports.bulk import write_batch
-
         self.job.processed_rows = 0
         self.job.counts = {"create": 0, "update": 0, "unchanged": 0, "error": 0}
         db.session.execute(sa.delete(ImportRowResult).where(ImportRowResult.job_id == self.job.id))
@@ -312,11 +307,11 @@ class Importer:
             if any(values):
                 batch.append((row, values))
             if len(batch) == BATCH_SIZE:
-                self._finish_batch(batch, write_batch)
+                self._finish_batch(batch)
                 batch = []
-        self._finish_batch(batch, write_batch)
+        self._finish_batch(batch)
 
-    def _finish_batch(self, batch, write_batch) -> None:
+    def _finish_batch(self, batch) -> None:
         if not batch:
             return
         plans = self.plan_batch(batch)
@@ -344,5 +339,3 @@ class Importer:
 
             self.actor = db.session.get(User, self.actor_id)
 
-
-ROW_ERRORS = (RowError, ValidationFailed, DBAPIError)

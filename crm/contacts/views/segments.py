@@ -21,6 +21,15 @@ def _tag_names() -> dict[int, str]:
     return dict(db.session.execute(sa.select(Tag.id, Tag.name)).all())
 
 
+def _filter_context(person_filter: PersonFilter) -> dict:
+    """The filter, in words, and how many people it means now (for the segment pages)."""
+    return {
+        "filter": person_filter,
+        "description": describe(person_filter, _tag_names()),
+        "count": person_filter.count(db.session),
+    }
+
+
 @bp.get("/")
 @roles_required("office")
 def index():
@@ -52,9 +61,7 @@ def new():
         "contacts/segments/form.html",
         form=form,
         segment=None,
-        filter=person_filter,
-        description=describe(person_filter, _tag_names()),
-        count=person_filter.count(db.session),
+        **_filter_context(person_filter),
     )
 
 
@@ -71,9 +78,7 @@ def show(segment_id: int):
     return render_template(
         "contacts/segments/show.html",
         segment=segment,
-        filter=person_filter,
-        description=describe(person_filter, _tag_names()),
-        count=person_filter.count(db.session),
+        **_filter_context(person_filter),
         preview=preview,
     )
 
@@ -98,9 +103,7 @@ def edit(segment_id: int):
         "contacts/segments/form.html",
         form=form,
         segment=segment,
-        filter=person_filter,
-        description=describe(person_filter, _tag_names()),
-        count=person_filter.count(db.session),
+        **_filter_context(person_filter),
     )
 
 
