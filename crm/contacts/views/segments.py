@@ -35,7 +35,8 @@ def _filter_context(person_filter: PersonFilter) -> dict:
 def index():
     segments = db.session.scalars(sa.select(Segment).order_by(Segment.name)).all()
     tag_names = _tag_names()
-    rows = [(s, segment_filter(s).count(db.session), describe(segment_filter(s), tag_names)) for s in segments]
+    filters = [(s, segment_filter(s)) for s in segments]
+    rows = [(s, f.count(db.session), describe(f, tag_names)) for s, f in filters]
     return render_template("contacts/segments/index.html", rows=rows)
 
 
