@@ -1,5 +1,6 @@
 """Imports every model so that metadata, migrations and relationships see all tables."""
 from crm.audit.models import AuditLog  # noqa: F401
-from crm.auth.models import LoginAttempt, User  # noqa: F401
+from crm.auth.models import AccessToken, LoginAttempt, User  # noqa: F401
 from crm.contacts.models import Affiliation, Consent, Organization, Person, Segment, Tag  # noqa: F401
 from crm.members.models import Counter, Membership  # noqa: F401
+from crm.portal.models import ChangeRequest  # noqa: F401

@@ -48,3 +48,15 @@ def register_template_helpers(app: Flask) -> None:
     )
     app.jinja_env.globals.update(audit_action_labels=ACTION_LABELS, audit_entity_labels=ENTITY_LABELS)
     app.jinja_env.globals["organization_name"] = app.config["ORGANIZATION_NAME"]
+    app.jinja_env.globals["open_request_count"] = _open_request_count
+
+
+def _open_request_count() -> int:
+    """Open member requests, for the office navigation (counted once per page)."""
+    from flask import g
+
+    from crm.portal.office import open_request_count
+
+    if "open_request_count" not in g:
+        g.open_request_count = open_request_count()
+    return g.open_request_count

@@ -68,6 +68,15 @@ class Factories:
         self.db.session.flush()
         return job
 
+    def change_request(self, person: Person, kind: str = "affiliation", **kw):
+        from crm.portal.models import ChangeRequest, RequestKind
+
+        kw.setdefault("data", {"organization": "Stadt Neuhausen", "position": "Amtsleitung"} if kind == "affiliation" else {})
+        request = ChangeRequest(person=person, kind=RequestKind(kind), **kw)
+        self.db.session.add(request)
+        self.db.session.flush()
+        return request
+
     def merge(self):
         """Two people merged into one (the undo of which the test may try)."""
         from crm.contacts.merge import merge_people

@@ -137,7 +137,7 @@ def test_send_link_mails_a_working_welcome_link(app, client, runner, mailbox):
     assert message["Subject"] == "Ihr Zugang zu Kommune 2.0 e. V."
     assert {part.get_content_type() for part in message.iter_parts()} == {"text/plain", "text/html"}
     plain = message.get_body(preferencelist=("plain",)).get_content()
-    [link] = re.findall(r"https?://\S+/passwort-setzen/\S+", plain)
+    [link] = re.findall(r"https?://\S+/einladung/\S+", plain)
     assert link.startswith(app.config["BASE_URL"] + "/")  # absolute, although sent from the shell
 
     path = urlsplit(link).path

@@ -56,7 +56,7 @@ def plain_body(message) -> str:
 
 
 def link_path(message) -> str:
-    links = re.findall(r"https?://\S+/passwort-setzen/\S+", plain_body(message))
+    links = re.findall(r"https?://\S+/(?:passwort-setzen|einladung)/\S+", plain_body(message))
     assert len(links) == 1, plain_body(message)
     return urlsplit(links[0]).path
 
@@ -153,13 +153,15 @@ def test_creating_a_user_creates_a_linked_person_and_mails_an_invitation(client,
     assert message["Message-ID"] and message["Date"]
     assert {part.get_content_type() for part in message.iter_parts()} == {"text/plain", "text/html"}
     assert plain_body(message).startswith("Sehr geehrte Frau Neumann,")
-    assert link_path(message).startswith("/passwort-setzen/")
+    assert link_path(message).startswith("/einladung/")
+    assert "14 Tage gültig" in plain_body(message)
 
     [created] = audit_rows(user, "create")
     assert created.actor_id == admin.id
     assert created.changes["email"] == "erika.neumann@example.org"
     assert created.changes["role"] == "office"
-    assert audit_rows(user, "password_link")
+    assert audit_rows(user, "invitation")
+    assert user.invited_at is not None
 
 
 def test_invitation_link_works_end_to_end(app, client, admin, mailbox):

@@ -10,6 +10,9 @@ ACTION_LABELS = {
     "password_set": "Passwort gesetzt",
     "merge": "zusammengeführt",
     "merge_undone": "Zusammenführung rückgängig gemacht",
+    "invitation": "Einladung zum Zugang versandt",
+    "email_change_requested": "neue E-Mail-Adresse angefragt",
+    "erase": "Daten gelöscht (Art. 17 DSGVO)",
 }
 
 ENTITY_LABELS = {
@@ -20,6 +23,7 @@ ENTITY_LABELS = {
     "users": "Zugang",
     "segments": "Segment",
     "person_merges": "",
+    "change_requests": "Antrag",
 }
 
 FIELD_LABELS = {
@@ -32,6 +36,17 @@ FIELD_LABELS = {
     "end_date": "Ende", "role": "Rolle", "active": "aktiv", "status": "Status", "type": "Art",
     "number": "Nummer", "password": "Passwort", "mail": "E-Mail", "description": "Beschreibung",
     "filters": "Filter", "merged": "Zusammenführung", "organization_id": "Organisation", "person_id": "Person",
+    "data": "Angaben", "message": "Nachricht", "decision_note": "Antwort der Geschäftsstelle",
+    "newsletter_consent": "Newsletter erwünscht", "invitation_consent": "Einladungen erwünscht",
+    "created_at": "angelegt am", "updated_at": "geändert am", "erased_at": "gelöscht am", "organization": "Organisation",
+    "channel": "Kanal", "granted": "erteilt", "method": "Weg", "source": "Quelle", "wording": "Wortlaut",
+    "wording_version": "Fassung", "requested_at": "angefragt am", "request_ip": "IP-Adresse (Anfrage)",
+    "user_agent": "Browser", "confirmed_at": "bestätigt am", "confirmed_ip": "IP-Adresse (Bestätigung)",
+    "effective_at": "wirksam ab", "invited_at": "eingeladen am", "last_login_at": "letzte Anmeldung",
+    "password_changed_at": "Passwort geändert am", "ip": "IP-Adresse", "succeeded": "erfolgreich", "purpose": "Zweck",
+    "used_at": "verwendet am", "decided_at": "entschieden am", "merged_record": "zusammengeführter Datensatz",
+    "undone_at": "rückgängig gemacht am", "action": "Vorgang", "record": "Datensatz", "by": "durch",
+    "changes": "Änderungen", "full_name": "Name",
     "consent.newsletter": "Einwilligung Newsletter", "consent.event_invitation": "Einwilligung Einladungen",
 }  # fmt: skip
 

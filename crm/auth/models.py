@@ -36,6 +36,8 @@ class User(UserMixin, db.Model):
     person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column()
+    #: When the last invitation to set a first password was mailed (None: created with a password).
+    invited_at: Mapped[datetime | None] = mapped_column()
     password_changed_at: Mapped[datetime | None] = mapped_column()
 
     person = relationship("Person", lazy="joined")
@@ -96,3 +98,28 @@ class LoginAttempt(db.Model):
     ip: Mapped[str | None] = mapped_column(sa.String(45), index=True)
     succeeded: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AccessToken(db.Model):
+    """One personal link (password, login, email confirmation): single use, revocable.
+
+    The link carries a signed random secret that reveals nothing; only its SHA-256 digest is
+    stored, so a copy of the database cannot be turned into working links.
+    """
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(sa.String(20))
+    digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    #: What the link confirms, e.g. {"email": "new@example.org"}.
+    data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column()
+
+    user = relationship("User")
+    person = relationship("Person")
+
+    __table_args__ = (sa.Index("ix_access_tokens_user_purpose", "user_id", "purpose"),)

@@ -1,5 +1,4 @@
 """Accounts: login with throttling, creating and changing users, password links."""
-import hashlib
 import logging
 from datetime import timedelta
 
@@ -7,16 +6,14 @@ import sqlalchemy as sa
 from flask import current_app
 
 from crm.audit.services import apply_changes, record, snapshot
-from crm.auth.models import LoginAttempt, Role, User
+from crm.auth import tokens
+from crm.auth.models import AccessToken, LoginAttempt, Role, User
 from crm.contacts.services import create_person, email_error, find_person_by_email, normalize_email
 from crm.errors import ValidationFailed
 from crm.extensions import db, utcnow
 from crm.mail.services import external_url, send_mail
-from crm.security import TokenInvalid, load_token, make_token
 
 logger = logging.getLogger(__name__)
-
-PASSWORD_PURPOSE = "password"
 
 
 class LoginRefused(Exception):
@@ -144,28 +141,12 @@ def update_user(user: User, *, actor, role: str | None = None, active: bool | No
     return changes
 
 
-def _password_fingerprint(user: User) -> str:
-    # Changes whenever the password changes, so a used link cannot be used again.
-    return hashlib.sha256((user.password_hash or "unset").encode()).hexdigest()[:16]
-
-
-def password_token(user: User) -> str:
-    return make_token(PASSWORD_PURPOSE, {"u": user.id, "p": _password_fingerprint(user)})
-
-
-def user_for_password_token(token: str) -> User:
-    """The user a password link was made for; raises TokenInvalid/TokenExpired."""
-    data = load_token(PASSWORD_PURPOSE, token, current_app.config["PASSWORD_RESET_MAX_AGE"])
-    user = db.session.get(User, data.get("u")) if isinstance(data, dict) else None
-    if user is None or not user.active or data.get("p") != _password_fingerprint(user):
-        raise TokenInvalid()
-    return user
-
-
 def send_password_link(user: User, *, actor, welcome: bool = False) -> None:
-    """Mail a link to set a new password (or, for a new account, the first one)."""
-    link = external_url("auth.reset_password", token=password_token(user))
-    hours = current_app.config["PASSWORD_RESET_MAX_AGE"] // 3600
+    """Mail a link to set a new password, or for a new account (welcome) the first one."""
+    purpose = "invitation" if welcome else "password"
+    link = external_url("auth.accept_invitation" if welcome else "auth.reset_password", token=tokens.issue(purpose, user=user))
+    if welcome:
+        user.invited_at = utcnow()
     send_mail(
         to_email=user.email,
         to_name=user.person.full_name,
@@ -173,9 +154,12 @@ def send_password_link(user: User, *, actor, welcome: bool = False) -> None:
         template="account_welcome" if welcome else "password_reset",
         person=user.person,
         link=link,
-        hours=hours,
+        hours=tokens.max_age_hours(purpose),
+        days=tokens.max_age_hours(purpose) // 24,
+        is_member=user.role == Role.member,
     )
-    record("password_link", user, actor=actor, changes={"mail": [None, "Link zum Setzen des Passworts versandt"]})
+    note = "Einladung zum Zugang versandt" if welcome else "Link zum Setzen des Passworts versandt"
+    record("invitation" if welcome else "password_link", user, actor=actor, changes={"mail": [None, note]})
 
 
 def request_password_reset(email: str) -> None:
@@ -185,10 +169,40 @@ def request_password_reset(email: str) -> None:
         send_password_link(user, actor=None)
 
 
-def reset_password(user: User, password: str) -> None:
+def reset_password(token: AccessToken, password: str) -> None:
+    """Set the password from a mailed link, which is used up with every other open password link."""
     if message := password_error(password):
         raise ValidationFailed("password", message)
+    user = token.user
     user.set_password(password, current_app.config["PASSWORD_HASH_METHOD"])
     user.end_sessions()
+    tokens.use(token)
+    tokens.revoke("password" if token.purpose == "invitation" else "invitation", user=user)
     record("password_set", user, actor=user, changes={"password": [None, "neu gesetzt"]})
 
+
+
+def send_login_link(email: str) -> None:
+    """Mail a one-time login link if an active account exists; says nothing either way."""
+    user = find_user_by_email(email)
+    if user is None or not user.active:
+        return
+    link = external_url("auth.link_login", token=tokens.issue("login", user=user))
+    send_mail(
+        to_email=user.email,
+        to_name=user.person.full_name,
+        subject="Ihr Anmeldelink für " + current_app.config["ORGANIZATION_NAME"],
+        template="login_link",
+        person=user.person,
+        link=link,
+        minutes=current_app.config["LOGIN_LINK_MAX_AGE"] // 60,
+    )
+
+
+def login_with_link(token: AccessToken, *, ip: str | None) -> User:
+    """The user of a one-time login link, which is used up."""
+    user = token.user
+    tokens.use(token)
+    db.session.add(LoginAttempt(email=user.email, ip=ip, succeeded=True))
+    user.last_login_at = utcnow()
+    return user

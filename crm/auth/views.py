@@ -1,12 +1,15 @@
 """Login, logout and the password-reset flow."""
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
-from crm.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm
+from crm.auth import tokens
+from crm.auth.forms import EmptyForm, ForgotPasswordForm, LoginForm, ResetPasswordForm
 from crm.auth.models import User
-from crm.auth.services import LoginRefused, authenticate, request_password_reset, reset_password, user_for_password_token
+from crm.auth.services import (
+    LoginRefused, authenticate, login_with_link, request_password_reset, reset_password, send_login_link,
+)  # fmt: skip
 from crm.errors import ValidationFailed, apply_to_form
 from crm.extensions import db, login_manager
 from crm.security import public
@@ -79,19 +82,59 @@ def forgot_password():
     return render_template("auth/forgot_password.html", form=form)
 
 
-@bp.route("/passwort-setzen/<token>", methods=["GET", "POST"], endpoint="reset_password")
-@public
-def reset_password_view(token: str):
-    user = user_for_password_token(token)
+def _set_password(purpose: str, token: str):
+    row = tokens.find(purpose, token)
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            reset_password(user, form.password.data)
+            reset_password(row, form.password.data)
         except ValidationFailed as error:
             apply_to_form(form, error)
         else:
             db.session.commit()
             flash("Ihr Passwort wurde gespeichert. Sie können sich jetzt anmelden.", "success")
             return redirect(url_for("auth.login"))
-    return render_template("auth/reset_password.html", form=form, user=user)
+    return render_template("auth/reset_password.html", form=form, user=row.user, welcome=purpose == "invitation")
 
+
+@bp.route("/passwort-setzen/<token>", methods=["GET", "POST"], endpoint="reset_password")
+@public
+def reset_password_view(token: str):
+    return _set_password("password", token)
+
+
+@bp.route("/einladung/<token>", methods=["GET", "POST"])
+@public
+def accept_invitation(token: str):
+    return _set_password("invitation", token)
+
+
+@bp.route("/anmeldelink", methods=["GET", "POST"])
+@public
+def request_login_link():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        send_login_link(form.email.data)
+        db.session.commit()
+        flash(
+            "Wenn es zu dieser Adresse einen Zugang gibt, haben wir einen Anmeldelink geschickt. "
+            f"Er ist {current_app.config['LOGIN_LINK_MAX_AGE'] // 60} Minuten gültig.",
+            "success",
+        )
+        return redirect(url_for("auth.login"))
+    return render_template("auth/login_link.html", form=form)
+
+
+# The mailed link opens a page with a button: mail scanners that open links must not use it up.
+@bp.route("/anmeldelink/<token>", methods=["GET", "POST"])
+@public
+def link_login(token: str):
+    row = tokens.find("login", token)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        user = login_with_link(row, ip=request.remote_addr)
+        db.session.commit()
+        logout_user()
+        login_user(user)
+        return redirect(home_for(user))
+    return render_template("auth/link_login.html", form=form, user=row.user)

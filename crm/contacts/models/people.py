@@ -77,6 +77,8 @@ class Person(db.Model):
     invitation_consent: Mapped[bool | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Set when the person's data was erased (Art. 17 DSGVO); the row stays for aggregate figures.
+    erased_at: Mapped[datetime | None] = mapped_column()
 
     affiliations: Mapped[list["Affiliation"]] = relationship(
         back_populates="person",

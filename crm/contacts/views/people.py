@@ -8,6 +8,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm.audit.models import AuditLog
 from crm.contacts.export import export_response
+from crm.auth.forms import EmptyForm
 from crm.contacts.filters import CONSENT_FILTERS, MEMBERSHIP_FILTERS, SORTS, PersonFilter
 from crm.contacts.forms import KIND_CHOICES, STATE_CHOICES, BulkTagForm, ConsentForm, PersonForm
 from crm.contacts.models import Affiliation, Consent, ConsentChannel, ConsentMethod, Person, Segment, Tag
@@ -27,6 +28,7 @@ from crm.contacts.services.people import deletion_impact
 from crm.errors import ValidationFailed, apply_to_form
 from crm.extensions import db
 from crm.members.models import Membership
+from crm.portal.office import account_of
 from crm.pagination import paginate
 from crm.security import roles_required
 
@@ -187,6 +189,8 @@ def _render_show(person: Person, consent_form: ConsentForm):
         consents=consents,
         history=history,
         consent_form=consent_form,
+        account=account_of(person),
+        empty_form=EmptyForm(),
     )
 
 

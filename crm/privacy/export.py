@@ -1,0 +1,155 @@
+"""Everything stored about one person (Art. 15 DSGVO), as data for a JSON download and a page.
+
+SECTIONS lists one reader per table that holds personal data of a person; a test fails when a
+model with a person reference is added without a reader here (and without an eraser in erasure.py).
+"""
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sqlalchemy as sa
+
+from crm.audit.labels import field_label
+from crm.audit.models import AuditLog, jsonable
+from crm.auth.models import AccessToken, LoginAttempt, User
+from crm.contacts.models import Affiliation, Consent, DuplicateDismissal, Person, PersonMerge, person_tags, Tag
+from crm.extensions import db
+from crm.members.models import Membership
+from crm.portal.models import ChangeRequest
+
+#: Derived search columns are not listed: they repeat name, email and roles in folded form.
+PERSON_COLUMNS = (
+    "salutation", "title", "first_name", "last_name", "email", "phone", "mobile", "fax", "language", "notes",
+    "newsletter_consent", "invitation_consent", "created_at", "updated_at",
+)  # fmt: skip
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    tables: tuple[str, ...]
+    read: Callable[[Person], Any]
+
+
+def _row(obj, columns) -> dict:
+    return {c: jsonable(getattr(obj, c)) for c in columns}
+
+
+def _all(stmt) -> list:
+    return db.session.scalars(stmt).all()
+
+
+def _person(person: Person) -> dict:
+    return _row(person, PERSON_COLUMNS)
+
+
+def _topics(person: Person) -> list[str]:
+    return _all(sa.select(Tag.name).join(person_tags).where(person_tags.c.person_id == person.id).order_by(Tag.name))
+
+
+def _affiliations(person: Person) -> list[dict]:
+    rows = _all(sa.select(Affiliation).where(Affiliation.person_id == person.id).order_by(Affiliation.start_date))
+    return [
+        {"organization": a.organization.name, **_row(a, ("position", "department", "is_primary", "start_date", "end_date"))}
+        for a in rows
+    ]
+
+
+def _memberships(person: Person) -> list[dict]:
+    rows = _all(sa.select(Membership).where(Membership.person_id == person.id).order_by(Membership.number))
+    return [_row(m, ("number", "type", "status", "start_date", "end_date", "notes")) for m in rows]
+
+
+CONSENT_COLUMNS = (
+    "channel", "granted", "method", "source", "email", "wording", "wording_version", "requested_at", "request_ip",
+    "user_agent", "confirmed_at", "confirmed_ip", "effective_at",
+)  # fmt: skip
+
+
+def _consents(person: Person) -> list[dict]:
+    rows = _all(sa.select(Consent).where(Consent.person_id == person.id).order_by(Consent.effective_at, Consent.id))
+    return [_row(c, CONSENT_COLUMNS) for c in rows]
+
+
+def _user(person: Person) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.person_id == person.id))
+
+
+def _account(person: Person) -> dict | None:
+    user = _user(person)
+    columns = ("email", "role", "active", "created_at", "invited_at", "last_login_at", "password_changed_at")
+    return _row(user, columns) if user else None
+
+
+def _login_attempts(person: Person) -> list[dict]:
+    user = _user(person)
+    emails = {e for e in (person.email, user.email if user else None) if e}
+    rows = _all(sa.select(LoginAttempt).where(LoginAttempt.email.in_(emails)).order_by(LoginAttempt.created_at))
+    return [_row(a, ("created_at", "ip", "succeeded")) for a in rows]
+
+
+def _links(person: Person) -> list[dict]:
+    user = _user(person)
+    owner = AccessToken.person_id == person.id
+    if user:
+        owner = sa.or_(owner, AccessToken.user_id == user.id)
+    rows = _all(sa.select(AccessToken).where(owner).order_by(AccessToken.created_at))
+    return [_row(t, ("purpose", "created_at", "used_at", "data")) for t in rows]
+
+
+def _requests(person: Person) -> list[dict]:
+    rows = _all(sa.select(ChangeRequest).where(ChangeRequest.person_id == person.id).order_by(ChangeRequest.created_at))
+    return [_row(r, ("kind", "status", "data", "message", "created_at", "decided_at", "decision_note")) for r in rows]
+
+
+def _not_duplicates(person: Person) -> list[dict]:
+    pair = sa.or_(DuplicateDismissal.person_a_id == person.id, DuplicateDismissal.person_b_id == person.id)
+    # Only when, not with whom: the other person's identity is not this person's data.
+    return [{"created_at": jsonable(d.created_at)} for d in _all(sa.select(DuplicateDismissal).where(pair))]
+
+
+def _merges(person: Person) -> list[dict]:
+    rows = _all(sa.select(PersonMerge).where(PersonMerge.kept_person_id == person.id).order_by(PersonMerge.created_at))
+    return [{"created_at": jsonable(m.created_at), "merged_record": m.removed_snapshot, "undone_at": jsonable(m.undone_at)}
+            for m in rows]  # fmt: skip
+
+
+def _who(entry: AuditLog, user: User | None) -> str:
+    # Staff members are named by role only: their addresses are not the requester's data.
+    if user is not None and entry.actor_id == user.id:
+        return "Sie selbst"
+    return "Geschäftsstelle" if entry.actor_id else "System"
+
+
+def _history(person: Person) -> list[dict]:
+    user = _user(person)
+    rows = _all(sa.select(AuditLog).where(AuditLog.person_id == person.id).order_by(AuditLog.created_at, AuditLog.id))
+    return [
+        {
+            "created_at": jsonable(e.created_at), "action": e.action, "record": e.entity_label, "by": _who(e, user),
+            "changes": {field_label(k): v for k, v in (e.changes or {}).items()},
+        }
+        for e in rows
+    ]  # fmt: skip
+
+
+SECTIONS = [
+    Section("person", "Stammdaten", ("people",), _person),
+    Section("topics", "Themen", ("person_tags",), _topics),
+    Section("affiliations", "Organisationen und Funktionen", ("affiliations",), _affiliations),
+    Section("memberships", "Mitgliedschaften", ("memberships",), _memberships),
+    Section("consents", "Einwilligungen (Nachweis)", ("consents",), _consents),
+    Section("account", "Zugang", ("users",), _account),
+    Section("login_attempts", "Anmeldeversuche", ("login_attempts",), _login_attempts),
+    Section("links", "Versandte persönliche Links", ("access_tokens",), _links),
+    Section("requests", "Anträge an die Geschäftsstelle", ("change_requests",), _requests),
+    Section("not_duplicates", "Als „kein Duplikat“ markiert", ("duplicate_dismissals",), _not_duplicates),
+    Section("merges", "Zusammengeführte Datensätze", ("person_merges",), _merges),
+    Section("history", "Änderungsprotokoll", ("audit_log",), _history),
+]
+
+EXPORTED_TABLES = {table for section in SECTIONS for table in section.tables}
+
+
+def personal_data(person: Person) -> dict[str, Any]:
+    return {section.key: section.read(person) for section in SECTIONS}
