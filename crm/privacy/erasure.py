@@ -112,8 +112,9 @@ class Erasure:
             _remove_if_mentions(Path(job.stored_path), self.emails)
 
     def outbox(self) -> None:
+        """Mails kept as files (the embedded default's outbox) that were sent to the person."""
         directory = Path(current_app.config["MAIL_OUTBOX_DIR"])
-        if directory.is_dir():
+        if current_app.config["MAIL_BACKEND"] == "file" and directory.is_dir():
             for path in directory.glob("*.eml"):
                 _remove_if_mentions(path, self.emails)
 
