@@ -29,6 +29,18 @@ def apply_to_form(form, error: ValidationFailed) -> None:
         form.form_errors.append(error.message)
 
 
+def saved(form, write) -> bool:
+    """Run a service write and commit; on refusal roll back and show the message next to the field."""
+    try:
+        write()
+    except ValidationFailed as error:
+        db.session.rollback()
+        apply_to_form(form, error)
+        return False
+    db.session.commit()
+    return True
+
+
 ERROR_TEXTS = {
     400: ("Ungültige Anfrage", "Die Anfrage konnte nicht verarbeitet werden."),
     403: ("Kein Zugriff", "Sie haben keine Berechtigung, diese Seite zu sehen."),

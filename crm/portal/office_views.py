@@ -1,36 +1,24 @@
 """Office pages of the portal: member requests, portal accounts, invitations and erasure."""
-import json
 from datetime import date
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm.auth.forms import EmptyForm
 from crm.auth.models import Role, User
 from crm.contacts.models import Person
-from crm.errors import ValidationFailed, apply_to_form
+from crm.errors import saved
 from crm.extensions import db
 from crm.pagination import paginate
 from crm.portal import office
 from crm.portal.forms import AffiliationDecisionForm, DecisionForm, ErasureConfirmForm
 from crm.portal.models import ChangeRequest, RequestKind, RequestStatus
 from crm.privacy.erasure import erase_person
-from crm.privacy.export import personal_data
+from crm.privacy.export import json_download, personal_data
 from crm.security import roles_required
 
 bp = Blueprint("portal_office", __name__)
-
-
-def _done(form, write) -> bool:
-    try:
-        write()
-    except ValidationFailed as error:
-        db.session.rollback()
-        apply_to_form(form, error)
-        return False
-    db.session.commit()
-    return True
 
 
 @bp.get("/antraege/")
@@ -72,30 +60,26 @@ def approve_affiliation(request_id: int):
         change_request, actor=current_user, organization=form.organization.data, position=form.position.data,
         new_kind=form.new_kind.data or None, note=form.note.data,
     )  # fmt: skip
-    if form.validate_on_submit() and _done(form, approve):
+    if form.validate_on_submit() and saved(form, approve):
         flash(f"Die Funktion wurde bei {change_request.person.full_name} eingetragen.", "success")
         return redirect(url_for("portal_office.requests"))
     return _render_request(change_request, affiliation=form, code=422)
 
 
-@bp.post("/antraege/<int:request_id>/loeschen")
-@roles_required("office")
-def approve_erasure(request_id: int):
-    change_request = _request_or_404(request_id)
-    form = DecisionForm()
-    if form.validate_on_submit() and _done(form, lambda: office.approve_erasure(change_request, actor=current_user, note=form.note.data)):
-        flash("Die Daten wurden gelöscht. Organisation und Zahlen bleiben erhalten.", "success")
-        return redirect(url_for("portal_office.requests"))
-    return _render_request(change_request, decision=form, code=422)
+DECISIONS = {
+    "loeschen": (office.approve_erasure, "Die Daten wurden gelöscht. Organisation und Zahlen bleiben erhalten."),
+    "ablehnen": (office.reject_request, "Der Antrag wurde abgelehnt."),
+}
 
 
-@bp.post("/antraege/<int:request_id>/ablehnen")
+@bp.post("/antraege/<int:request_id>/<any(loeschen, ablehnen):decision>")
 @roles_required("office")
-def reject(request_id: int):
+def decide(request_id: int, decision: str):
     change_request = _request_or_404(request_id)
     form = DecisionForm()
-    if form.validate_on_submit() and _done(form, lambda: office.reject_request(change_request, actor=current_user, note=form.note.data)):
-        flash("Der Antrag wurde abgelehnt.", "success")
+    action, message = DECISIONS[decision]
+    if form.validate_on_submit() and saved(form, lambda: action(change_request, actor=current_user, note=form.note.data)):
+        flash(message, "success")
         return redirect(url_for("portal_office.requests"))
     return _render_request(change_request, decision=form, code=422)
 
@@ -122,7 +106,7 @@ def accounts():
 def invite(person_id: int):
     person = db.get_or_404(Person, person_id)
     form = EmptyForm()
-    if form.validate_on_submit() and _done(form, lambda: office.invite_to_portal(person, actor=current_user)):
+    if form.validate_on_submit() and saved(form, lambda: office.invite_to_portal(person, actor=current_user)):
         flash(f"Die Einladung an {person.email} ist verschickt.", "success")
     else:
         flash(" ".join(form.form_errors) or "Das hat nicht geklappt.", "error")
@@ -133,9 +117,7 @@ def invite(person_id: int):
 @roles_required("office")
 def export_person(person_id: int):
     person = db.get_or_404(Person, person_id)
-    body = json.dumps(personal_data(person), ensure_ascii=False, indent=2, default=str)
-    filename = f"auskunft-person-{person.id}-{date.today():%Y-%m-%d}.json"
-    return Response(body, mimetype="application/json", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return json_download(personal_data(person), f"auskunft-person-{person.id}-{date.today():%Y-%m-%d}.json")
 
 
 @bp.route("/personen/<int:person_id>/daten-loeschen", methods=["GET", "POST"])
@@ -146,7 +128,7 @@ def erase(person_id: int):
     if form.validate_on_submit():
         if form.confirm_name.data.casefold() != person.last_name.casefold():
             form.confirm_name.errors = ["Der Nachname stimmt nicht überein; es wurde nichts gelöscht."]
-        elif _done(form, lambda: erase_person(person, actor=current_user)):
+        elif saved(form, lambda: erase_person(person, actor=current_user)):
             flash("Die Daten wurden gelöscht. Organisation und Zahlen bleiben erhalten.", "success")
             return redirect(url_for("people.show", person_id=person.id))
     return render_template("portal/office/erase.html", form=form, person=person, account=office.account_of(person))

@@ -3,40 +3,26 @@
 Every view works on current_user's own person; ids in URLs (roles, requests) are checked against
 it, so guessing an id leads to 404, never to someone else's data.
 """
-import json
 from datetime import date
-from typing import Callable
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm.auth import tokens
 from crm.auth.forms import EmptyForm
 from crm.contacts.models import Consent, Tag
-from crm.errors import ValidationFailed, apply_to_form
+from crm.errors import saved
 from crm.extensions import db
 from crm.members.models import Membership
 from crm.portal import services
 from crm.portal.forms import AffiliationForm, EmailChangeForm, ErasureForm, NewAffiliationForm, PreferencesForm, ProfileForm
 from crm.portal.models import ChangeRequest, RequestKind
-from crm.privacy.export import SECTIONS, personal_data
+from crm.privacy.export import SECTIONS, json_download, personal_data
 from crm.security import public, roles_required
 
 bp = Blueprint("portal", __name__, url_prefix="/mein-bereich")
 ANY_USER = ("member", "office")  # staff have a person record and a portal of their own, too
-
-
-def _saved(form, write: Callable[[], object]) -> bool:
-    """Run a service write; commit, or roll back and show the refusal next to the field."""
-    try:
-        write()
-    except ValidationFailed as error:
-        db.session.rollback()
-        apply_to_form(form, error)
-        return False
-    db.session.commit()
-    return True
 
 
 @bp.get("/")
@@ -59,7 +45,7 @@ def index():
 def profile():
     person = current_user.person
     form = ProfileForm(obj=person, data={"salutation": person.salutation.value if person.salutation else ""})
-    if form.validate_on_submit() and _saved(form, lambda: services.update_profile(current_user, form.person_data())):
+    if form.validate_on_submit() and saved(form, lambda: services.update_profile(current_user, form.person_data())):
         flash("Ihre Angaben wurden gespeichert.", "success")
         return redirect(url_for("portal.index"))
     return render_template("portal/profile.html", form=form, email_form=EmailChangeForm(formdata=None), person=person)
@@ -69,7 +55,7 @@ def profile():
 @roles_required(*ANY_USER)
 def request_email():
     email_form = EmailChangeForm()
-    if email_form.validate_on_submit() and _saved(email_form, lambda: services.request_email_change(current_user, email_form.email.data)):
+    if email_form.validate_on_submit() and saved(email_form, lambda: services.request_email_change(current_user, email_form.email.data)):
         flash(f"Wir haben einen Bestätigungslink an {email_form.email.data} geschickt. Erst nach der Bestätigung "
               "verwenden wir die neue Adresse.", "success")  # fmt: skip
         return redirect(url_for("portal.index"))
@@ -86,7 +72,7 @@ def confirm_email(token: str):
     row = tokens.find("email", token)
     form = EmptyForm()
     if form.validate_on_submit():
-        if _saved(form, lambda: services.confirm_email_change(row)):
+        if saved(form, lambda: services.confirm_email_change(row)):
             flash(f"Ihre E-Mail-Adresse ist jetzt {row.data['email']}.", "success")
             return redirect(url_for("portal.index" if current_user.is_authenticated else "auth.login"))
     return render_template("portal/confirm_email.html", form=form, email=row.data["email"])
@@ -107,7 +93,7 @@ def preferences():
             current_user, newsletter=form.newsletter.data, invitations=form.invitations.data, tag_ids=form.tags.data or [],
             ip=request.remote_addr, user_agent=request.user_agent.string,
         ))  # fmt: skip
-        if _saved(form, write):
+        if saved(form, write):
             flash(f"Gespeichert: {', '.join(changed)}." if changed else "Es gab nichts zu ändern.", "success")
             return redirect(url_for("portal.preferences"))
     return render_template("portal/preferences.html", form=form, person=person, wording=services.WORDING)
@@ -123,7 +109,7 @@ def edit_affiliation(affiliation_id: int):
     affiliation = _own_affiliation(affiliation_id)
     form = AffiliationForm(obj=affiliation)
     data = lambda: {"position": form.position.data or None, "department": form.department.data or None}  # noqa: E731
-    if form.validate_on_submit() and _saved(form, lambda: services.update_own_affiliation(current_user, affiliation, data())):
+    if form.validate_on_submit() and saved(form, lambda: services.update_own_affiliation(current_user, affiliation, data())):
         flash(f"Ihre Funktion bei {affiliation.organization.name} wurde gespeichert.", "success")
         return redirect(url_for("portal.index"))
     return render_template("portal/affiliation.html", form=form, affiliation=affiliation, end_form=EmptyForm())
@@ -134,7 +120,7 @@ def edit_affiliation(affiliation_id: int):
 def end_affiliation(affiliation_id: int):
     affiliation = _own_affiliation(affiliation_id)
     form = EmptyForm()
-    if form.validate_on_submit() and _saved(form, lambda: services.end_own_affiliation(current_user, affiliation)):
+    if form.validate_on_submit() and saved(form, lambda: services.end_own_affiliation(current_user, affiliation)):
         flash(f"Ihre Funktion bei {affiliation.organization.name} ist beendet.", "success")
     else:
         flash(" ".join(form.form_errors) or "Das hat nicht geklappt. Bitte versuchen Sie es erneut.", "error")
@@ -148,7 +134,7 @@ def new_affiliation():
     report = lambda: services.report_affiliation(  # noqa: E731
         current_user, organization=form.organization.data, position=form.position.data, message=form.message.data
     )
-    if form.validate_on_submit() and _saved(form, report):
+    if form.validate_on_submit() and saved(form, report):
         flash("Danke! Die Geschäftsstelle prüft Ihre Angabe und trägt sie ein.", "success")
         return redirect(url_for("portal.index"))
     return render_template("portal/new_affiliation.html", form=form)
@@ -164,9 +150,7 @@ def my_data():
 @bp.get("/daten.json")
 @roles_required(*ANY_USER)
 def my_data_json():
-    body = json.dumps(personal_data(current_user.person), ensure_ascii=False, indent=2, default=str)
-    filename = f"meine-daten-{date.today():%Y-%m-%d}.json"
-    return Response(body, mimetype="application/json", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return json_download(personal_data(current_user.person), f"meine-daten-{date.today():%Y-%m-%d}.json")
 
 
 @bp.route("/loeschen", methods=["GET", "POST"])
@@ -175,7 +159,7 @@ def erasure():
     form = ErasureForm()
     pending = services.open_requests(current_user.person, RequestKind.erasure)
     write = lambda: services.request_erasure(current_user, password=form.password.data, message=form.message.data)  # noqa: E731
-    if not pending and form.validate_on_submit() and _saved(form, write):
+    if not pending and form.validate_on_submit() and saved(form, write):
         flash("Ihr Löschantrag ist bei der Geschäftsstelle eingegangen. Wir informieren Sie, sobald er bearbeitet ist.", "success")
         return redirect(url_for("portal.index"))
     return render_template("portal/erasure.html", form=form, pending=pending, has_password=bool(current_user.password_hash))
@@ -186,7 +170,7 @@ def erasure():
 def withdraw(request_id: int):
     change_request = services.own_request(current_user, request_id) or abort(404)
     form = EmptyForm()
-    if form.validate_on_submit() and _saved(form, lambda: services.withdraw_request(current_user, change_request)):
+    if form.validate_on_submit() and saved(form, lambda: services.withdraw_request(current_user, change_request)):
         flash("Ihr Antrag wurde zurückgezogen.", "success")
     else:
         flash(" ".join(form.form_errors) or "Das hat nicht geklappt.", "error")

@@ -3,10 +3,12 @@
 SECTIONS lists one reader per table that holds personal data of a person; a test fails when a
 model with a person reference is added without a reader here (and without an eraser in erasure.py).
 """
+import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import sqlalchemy as sa
+from flask import Response
 
 from crm.audit.labels import field_label
 from crm.audit.models import AuditLog, jsonable
@@ -153,3 +155,8 @@ EXPORTED_TABLES = {table for section in SECTIONS for table in section.tables}
 
 def personal_data(person: Person) -> dict[str, Any]:
     return {section.key: section.read(person) for section in SECTIONS}
+
+
+def json_download(data: dict[str, Any], filename: str) -> Response:
+    body = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    return Response(body, mimetype="application/json", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
