@@ -1,7 +1,7 @@
 """The office side of the portal: inviting people, deciding member requests."""
 import sqlalchemy as sa
 
-from crm.audit.services import record, snapshot
+from crm.audit.services import apply_changes, record, snapshot
 from crm.auth.models import Role, User
 from crm.auth.services import send_password_link
 from crm.contacts.models import OrganizationKind, Person
@@ -23,14 +23,20 @@ def invite_to_portal(person: Person, *, actor) -> User:
     if person.erased_at is not None:
         raise ValidationFailed(None, "Die Daten dieser Person wurden gelöscht.")
     user = account_of(person)
+    if user is not None and not user.active:
+        raise ValidationFailed(None, "Der Zugang ist deaktiviert; bitte aktivieren Sie ihn zuerst in der Benutzerverwaltung.")
     if user is not None and user.password_hash:
         raise ValidationFailed(None, f"{person.full_name} hat bereits einen Zugang.")
+    owner = db.session.scalar(sa.select(User).where(User.email == person.email))
+    if owner is not None and owner is not user:
+        raise ValidationFailed(None, f"Die Adresse {person.email} gehört bereits zu einem anderen Zugang.")
     if user is None:
-        if db.session.scalar(sa.select(User).where(User.email == person.email)) is not None:
-            raise ValidationFailed(None, f"Die Adresse {person.email} gehört bereits zu einem anderen Zugang.")
         user = User(email=person.email, role=Role.member, person=person, active=True)
         db.session.add(user)
         record("create", user, actor=actor, changes=snapshot(user, User.AUDITED_FIELDS))
+    elif user.email != person.email:
+        # The address was corrected since the last invitation: the login follows the person.
+        record("update", user, actor=actor, changes=apply_changes(user, {"email": person.email}))
     send_password_link(user, actor=actor, welcome=True)
     return user
 

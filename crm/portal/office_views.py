@@ -94,7 +94,7 @@ def accounts():
     )  # fmt: skip
     state = request.args.get("state", "")
     if state == "invited":
-        stmt = stmt.where(User.password_hash.is_(None))
+        stmt = stmt.where(User.password_hash.is_(None), User.active)
     elif state == "active":
         stmt = stmt.where(User.password_hash.is_not(None), User.active)
     page = paginate(stmt, page=request.args.get("page", type=int), per_page=50)

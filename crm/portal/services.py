@@ -107,9 +107,11 @@ def set_preferences(user: User, *, newsletter: bool, invitations: bool, tag_ids:
 
 
 def own_affiliation(user: User, affiliation_id: int) -> Affiliation | None:
-    """A role of this member, or None: members never reach other people's records by id."""
+    """A current role of this member, or None: members never reach other people's records by id,
+    and ended roles stay as they were (they are history)."""
     affiliation = db.session.get(Affiliation, affiliation_id)
-    return affiliation if affiliation is not None and affiliation.person_id == user.person_id else None
+    mine = affiliation is not None and affiliation.person_id == user.person_id
+    return affiliation if mine and affiliation.is_current else None
 
 
 def update_own_affiliation(user: User, affiliation: Affiliation, data: dict) -> dict:
