@@ -33,7 +33,7 @@ FIELD_LABELS = {
     "parent_id": "übergeordnet", "ags": "AGS", "kreisschluessel": "Kreisschlüssel", "state": "Bundesland",
     "population": "Einwohner", "street": "Straße", "postal_code": "PLZ", "city": "Ort", "website": "Website",
     "position": "Funktion", "department": "Abteilung", "is_primary": "Hauptfunktion", "start_date": "Beginn",
-    "end_date": "Ende", "role": "Rolle", "active": "aktiv", "status": "Status", "type": "Art",
+    "end_date": "Ende", "role": "Rolle", "active": "aktiv", "status": "Status", "type": "Art", "entity": "Art des Eintrags",
     "number": "Nummer", "password": "Passwort", "mail": "E-Mail", "description": "Beschreibung",
     "filters": "Filter", "merged": "Zusammenführung", "organization_id": "Organisation", "person_id": "Person",
     "data": "Angaben", "message": "Nachricht", "decision_note": "Antwort der Geschäftsstelle",

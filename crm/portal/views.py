@@ -18,7 +18,7 @@ from crm.members.models import Membership
 from crm.portal import services
 from crm.portal.forms import AffiliationForm, EmailChangeForm, ErasureForm, NewAffiliationForm, PreferencesForm, ProfileForm
 from crm.portal.models import ChangeRequest, RequestKind
-from crm.privacy.export import SECTIONS, json_download, personal_data
+from crm.privacy.export import SECTIONS, json_download, personal_data, readable
 from crm.security import public, roles_required
 
 bp = Blueprint("portal", __name__, url_prefix="/mein-bereich")
@@ -143,7 +143,7 @@ def new_affiliation():
 @bp.get("/daten")
 @roles_required(*ANY_USER)
 def my_data():
-    return render_template("portal/my_data.html", data=personal_data(current_user.person), sections=SECTIONS,
+    return render_template("portal/my_data.html", data=readable(personal_data(current_user.person)), sections=SECTIONS,
                            person=current_user.person, today=date.today())  # fmt: skip
 
 

@@ -4,19 +4,24 @@ SECTIONS lists one reader per table that holds personal data of a person; a test
 model with a person reference is added without a reader here (and without an eraser in erasure.py).
 """
 import json
+import re
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Callable
 
 import sqlalchemy as sa
 from flask import Response
 
-from crm.audit.labels import field_label
+from crm.audit.labels import ACTION_LABELS, ENTITY_LABELS
 from crm.audit.models import AuditLog, jsonable
-from crm.auth.models import AccessToken, LoginAttempt, User
-from crm.contacts.models import Affiliation, Consent, DuplicateDismissal, Person, PersonMerge, person_tags, Tag
+from crm.auth.models import AccessToken, LoginAttempt, Role, User
+from crm.contacts.models import (
+    Affiliation, Consent, ConsentChannel, ConsentMethod, DuplicateDismissal, Person, PersonMerge, Salutation, Tag, person_tags,
+)  # fmt: skip
 from crm.extensions import db
-from crm.members.models import Membership
-from crm.portal.models import ChangeRequest
+from crm.members.models import Membership, MembershipStatus, MembershipType
+from crm.portal.models import ChangeRequest, RequestKind, RequestStatus
+from crm.templating import date_de, datetime_short_de
 
 #: Derived search columns are not listed: they repeat name, email and roles in folded form.
 PERSON_COLUMNS = (
@@ -128,8 +133,8 @@ def _history(person: Person) -> list[dict]:
     rows = _all(sa.select(AuditLog).where(AuditLog.person_id == person.id).order_by(AuditLog.created_at, AuditLog.id))
     return [
         {
-            "created_at": jsonable(e.created_at), "action": e.action, "record": e.entity_label, "by": _who(e, user),
-            "changes": {field_label(k): v for k, v in (e.changes or {}).items()},
+            "created_at": jsonable(e.created_at), "action": ACTION_LABELS.get(e.action, e.action), "entity": e.entity_type,
+            "record": e.entity_label, "by": _who(e, user), "changes": e.changes or {},
         }
         for e in rows
     ]  # fmt: skip
@@ -155,6 +160,41 @@ EXPORTED_TABLES = {table for section in SECTIONS for table in section.tables}
 
 def personal_data(person: Person) -> dict[str, Any]:
     return {section.key: section.read(person) for section in SECTIONS}
+
+
+#: Stored codes shown by their German names on the readable page.
+ENUM_FIELDS = {
+    "salutation": Salutation, "channel": ConsentChannel, "method": ConsentMethod, "type": MembershipType,
+    "kind": RequestKind, "role": Role,
+}  # fmt: skip
+PURPOSES = {"password": "neues Passwort", "invitation": "Einladung", "login": "Anmeldelink", "email": "neue E-Mail-Adresse"}
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2})?")
+
+
+def _label(key: str | None, value: Any, section: str) -> Any:
+    if isinstance(value, str) and _ISO_DATETIME.match(value):
+        return datetime_short_de(datetime.fromisoformat(value)) if "T" in value else date_de(date.fromisoformat(value))
+    if key == "purpose":
+        return PURPOSES.get(value, value)
+    if key == "status" and isinstance(value, str):
+        enum = MembershipStatus if section == "memberships" else RequestStatus
+        return enum(value).label if value in enum.__members__ else value
+    enum = ENUM_FIELDS.get(key)
+    if enum is not None and isinstance(value, str) and value in enum._value2member_map_:
+        return enum(value).label
+    return value
+
+
+def readable(data: Any, key: str | None = None, section: str = "") -> Any:
+    """The export for people to read: German names for codes, German dates."""
+    if isinstance(data, dict):
+        if "entity" in data:  # a history entry: its codes are those of the record it is about
+            entity = data["entity"]
+            return {k: ENTITY_LABELS.get(v) or v if k == "entity" else readable(v, k, entity) for k, v in data.items()}
+        return {k: readable(v, k, section or k) for k, v in data.items()}  # top-level keys name the section
+    if isinstance(data, list):
+        return [readable(v, key, section) for v in data]
+    return _label(key, data, section)
 
 
 def json_download(data: dict[str, Any], filename: str) -> Response:

@@ -1,5 +1,6 @@
 """Art. 15: the export holds everything stored about the person, and every table is covered."""
 import json
+import re
 
 import sqlalchemy as sa
 
@@ -56,9 +57,9 @@ def test_export_contains_every_kind_of_data(rich_person):
     assert len(data["not_duplicates"]) == 1 and "Anders" not in json.dumps(data["not_duplicates"])
     assert data["merges"][0]["merged_record"]["email"] == "q.quastenberg.alt@example.org"
     actions = [entry["action"] for entry in data["history"]]
-    assert "create" in actions and "consent" in actions
-    mobile = next(e for e in data["history"] if "Mobil" in e["changes"])
-    assert mobile["changes"]["Mobil"] == [None, "0171 2345678"]
+    assert "angelegt" in actions and "Einwilligung erfasst" in actions
+    mobile = next(e for e in data["history"] if "mobile" in e["changes"])
+    assert mobile["changes"]["mobile"] == [None, "0171 2345678"]
     assert mobile["by"] == "Geschäftsstelle"  # staff are not named to the requester
     assert {s.key for s in SECTIONS} == set(data)
 
@@ -75,6 +76,10 @@ def test_member_downloads_json_and_reads_the_page(client, rich_person):
     for section in SECTIONS:
         assert section.title in page
     assert "Gemeinde Quellental" in page and "Bürgermeister" in page and "192.0.2.7" in page
+    # Codes and timestamps read as German, as on the rest of the site.
+    assert "Ordentliches Mitglied" in page and "Mitgliederportal" in page and "Anmeldelink" in page
+    assert "regular" not in page and "portal" not in page.replace("Mitgliederportal", "")
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T", page)
 
 
 def test_office_can_export_a_person_for_a_written_request(client, login, rich_person):
