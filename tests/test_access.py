@@ -60,6 +60,14 @@ ROUTES = [
     ("imports.show", "GET", "/import/{job}", STAFF),
     ("imports.run", "POST", "/import/{job}/starten", STAFF),
     ("imports.report", "GET", "/import/{job}/bericht.csv", STAFF),
+    ("memberships.index", "GET", "/mitglieder/?status=active", STAFF),
+    ("memberships.export", "GET", "/mitglieder/export.csv", STAFF),
+    ("memberships.show", "GET", "/mitglieder/{membership}", STAFF),
+    ("memberships.new_for_person", "GET", "/mitglieder/neu/person/{person2}", STAFF),
+    ("memberships.new_for_organization", "GET", "/mitglieder/neu/organisation/{organization}", STAFF),
+    ("memberships.edit", "GET", "/mitglieder/{membership}/bearbeiten", STAFF),
+    ("memberships.set_status", "POST", "/mitglieder/{membership}/status", STAFF),
+    ("memberships.delete", "GET", "/mitglieder/{membership}/loeschen", STAFF),
 ]
 
 
@@ -82,6 +90,7 @@ def test_route_access(client, login, make, role, endpoint, method, path, allowed
     url = path.format(
         user=other.id, person=other.person_id, organization=organization.id, affiliation=affiliation.id,
         segment=segment.id, job=job.id, person2=person2.id, merge=make.merge().id,
+        membership=make.membership(organization=organization).id,
     )  # fmt: skip
     response = client.open(url, method=method)
     body = response.get_data().decode("utf-8", errors="replace")
