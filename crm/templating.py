@@ -6,8 +6,18 @@ from babel.numbers import format_decimal
 from flask import Flask
 
 from crm.audit.labels import ACTION_LABELS, ENTITY_LABELS, audit_value, field_label
+from crm.contacts.models import OrganizationKind, Salutation
+from crm.members.models import MembershipStatus, MembershipType
 
 LOCALE = "de_DE"
+
+#: Stored enum values in the history read as their German labels ("aktiv", not "active").
+AUDIT_ENUMS = {
+    ("memberships", "status"): MembershipStatus,
+    ("memberships", "type"): MembershipType,
+    ("organizations", "kind"): OrganizationKind,
+    ("people", "salutation"): Salutation,
+}
 
 
 def datetime_de(value: datetime | None, fmt: str = "EEEE, d. MMMM y, HH:mm 'Uhr'", tz: str = "Europe/Berlin") -> str:
@@ -29,6 +39,19 @@ def number_de(value: int | float | None) -> str:
     return format_decimal(value, locale=LOCALE) if value is not None else ""
 
 
+def audit_value_de(value, field: str | None = None, entity_type: str | None = None) -> str:
+    """An audit entry's old or new value in German: enum labels, dates as 01.01.2017."""
+    enum = AUDIT_ENUMS.get((entity_type, field))
+    if enum is not None and value in enum._value2member_map_:
+        return enum(value).label
+    if field and field.endswith("_date") and isinstance(value, str):
+        try:
+            return f"{date.fromisoformat(value):%d.%m.%Y}"
+        except ValueError:
+            pass
+    return audit_value(value)
+
+
 def _autoescape(name: str | None) -> bool:
     # Flask escapes only .html/.xml by default; MJML mails carry user data too. Plain-text mails
     # (.txt) are not HTML and must not be escaped.
@@ -43,7 +66,7 @@ def register_template_helpers(app: Flask) -> None:
         date_de=date_de,
         number_de=number_de,
         audit_field=field_label,
-        audit_value=audit_value,
+        audit_value=audit_value_de,
         reject_keys=lambda mapping, *keys: {k: v for k, v in mapping.items() if k not in keys},
     )
     app.jinja_env.globals.update(audit_action_labels=ACTION_LABELS, audit_entity_labels=ENTITY_LABELS)

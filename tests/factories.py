@@ -77,6 +77,18 @@ class Factories:
         self.db.session.flush()
         return request
 
+    def membership(self, **kw):
+        """A membership through the service (numbered and audited); a new person is the member by default."""
+        from crm.members.services import create_membership
+
+        if "organization" not in kw:
+            kw.setdefault("person", self.person())
+        kw.setdefault("type", "regular")
+        kw.setdefault("status", "active")
+        membership = create_membership(actor=None, **kw)
+        self.db.session.flush()
+        return membership
+
     def merge(self):
         """Two people merged into one (the undo of which the test may try)."""
         from crm.contacts.merge import merge_people

@@ -84,6 +84,14 @@ ROUTES = [
     ("portal_office.invite", "POST", "/personen/{person}/zugang-einladen", STAFF),
     ("portal_office.export_person", "GET", "/personen/{person}/auskunft.json", STAFF),
     ("portal_office.erase", "GET", "/personen/{person}/daten-loeschen", STAFF),
+    ("memberships.index", "GET", "/mitglieder/?status=active", STAFF),
+    ("memberships.export", "GET", "/mitglieder/export.csv", STAFF),
+    ("memberships.show", "GET", "/mitglieder/{membership}", STAFF),
+    ("memberships.new_for_person", "GET", "/mitglieder/neu/person/{person2}", STAFF),
+    ("memberships.new_for_organization", "GET", "/mitglieder/neu/organisation/{organization}", STAFF),
+    ("memberships.edit", "GET", "/mitglieder/{membership}/bearbeiten", STAFF),
+    ("memberships.set_status", "POST", "/mitglieder/{membership}/status", STAFF),
+    ("memberships.delete", "GET", "/mitglieder/{membership}/loeschen", STAFF),
 ]
 
 
@@ -107,6 +115,7 @@ def test_route_access(client, login, make, role, endpoint, method, path, allowed
         user=other.id, person=other.person_id, organization=organization.id, affiliation=affiliation.id,
         segment=segment.id, job=job.id, person2=person2.id, merge=make.merge().id,
         request=make.change_request(other.person).id,
+        membership=make.membership(organization=organization).id,
     )  # fmt: skip
     db.session.commit()  # as in real use: a view that rolls back a refused write keeps these
     response = client.open(url, method=method)

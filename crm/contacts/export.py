@@ -2,11 +2,13 @@
 import csv
 import io
 import re
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from flask import Response, abort, stream_with_context
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+
+from crm.extensions import db
 
 Column = tuple[str, Callable]  # (German header, value of a row)
 
@@ -27,6 +29,19 @@ def csv_stream(columns: list[Column], rows: Iterable) -> Iterator[str]:
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def rows_in_batches(ids: list[int], load: Callable[[list[int]], dict[int, Any]], size: int = 500) -> Iterator:
+    """The records of `ids` in that order, loaded `size` at a time by `load` (ids -> {id: record}).
+
+    Each batch is a query of its own: an open result (yield_per) would not survive the streamed
+    response, whose session is closed after the first chunk.
+    """
+    for start in range(0, len(ids), size):
+        batch = ids[start : start + size]
+        records = load(batch)
+        yield from (records[i] for i in batch)
+        db.session.expunge_all()
 
 
 def xlsx_bytes(columns: list[Column], rows: Iterable, *, title: str) -> bytes:

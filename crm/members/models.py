@@ -35,6 +35,16 @@ class MembershipStatus(StrEnum):
         return {"applied": "beantragt", "active": "aktiv", "suspended": "ruhend", "ended": "beendet"}[self.value]
 
 
+#: The statuses a membership may move to. Ended is final: a former member who returns gets a new
+#: membership with a new number, so the old one keeps telling when the first one ended.
+STATUS_TRANSITIONS = {
+    MembershipStatus.applied: (MembershipStatus.active, MembershipStatus.ended),
+    MembershipStatus.active: (MembershipStatus.suspended, MembershipStatus.ended),
+    MembershipStatus.suspended: (MembershipStatus.active, MembershipStatus.ended),
+    MembershipStatus.ended: (),
+}
+
+
 class Counter(db.Model):
     """Named counters for numbers that must never be reused (member numbers)."""
 
@@ -77,6 +87,23 @@ class Membership(db.Model):
     @property
     def audit_subjects(self) -> tuple[int | None, int | None]:
         return self.person_id, self.organization_id
+
+    @property
+    def next_statuses(self) -> tuple[MembershipStatus, ...]:
+        """The statuses this membership may be changed to now."""
+        return STATUS_TRANSITIONS[self.status]
+
+    @property
+    def member_kind_label(self) -> str:
+        return "Person" if self.person_id else "Organisation"
+
+    @property
+    def home_organization(self):
+        """The member organization itself, or a person member's current primary organization."""
+        if self.organization is not None:
+            return self.organization
+        primary = self.person.primary_affiliation
+        return primary.organization if primary else None
 
     @property
     def member_name(self) -> str:
