@@ -8,7 +8,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import FileField
 
-from crm.contacts.export import csv_stream
+from crm.contacts.export import csv_stream, rows_in_batches
 from crm.contacts.imports.fields import FIELDS
 from crm.contacts.imports.jobs import create_job, set_mapping, start
 from crm.contacts.imports.reader import inspect
@@ -110,12 +110,13 @@ def run(job_id: int):
 @roles_required("office")
 def report(job_id: int):
     job = db.get_or_404(ImportJob, job_id)
-    rows = db.session.scalars(
-        sa.select(ImportRowResult)
+    ids = db.session.scalars(
+        sa.select(ImportRowResult.id)
         .where(ImportRowResult.job_id == job.id, ImportRowResult.action != "unchanged")
         .order_by(ImportRowResult.row, ImportRowResult.id)
-        .execution_options(yield_per=1000)
-    )
+    ).all()
+    load = lambda batch: {r.id: r for r in db.session.scalars(sa.select(ImportRowResult).where(ImportRowResult.id.in_(batch)))}  # noqa: E731
+    rows = rows_in_batches(ids, load, size=2000)
     columns = [
         ("Zeile", lambda r: r.row),
         ("Ergebnis", lambda r: ACTION_LABELS[r.action]),

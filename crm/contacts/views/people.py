@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.audit.models import AuditLog
-from crm.contacts.export import export_response
+from crm.contacts.export import rows_in_batches, export_response
 from crm.auth.forms import EmptyForm
 from crm.contacts.filters import CONSENT_FILTERS, MEMBERSHIP_FILTERS, SORTS, PersonFilter
 from crm.contacts.forms import KIND_CHOICES, STATE_CHOICES, BulkTagForm, ConsentForm, PersonForm
@@ -89,11 +89,8 @@ def index():
 def _export_rows(person_filter: PersonFilter):
     """The filtered people in batches, each batch loaded with its details in a few queries."""
     ids = db.session.scalars(person_filter.statement().with_only_columns(Person.id)).all()
-    for start in range(0, len(ids), 500):
-        batch = ids[start : start + 500]
-        people = {p.id: p for p in db.session.scalars(_with_list_details(sa.select(Person).where(Person.id.in_(batch))))}
-        yield from (people[i] for i in batch)
-        db.session.expunge_all()
+    load = lambda batch: {p.id: p for p in db.session.scalars(_with_list_details(sa.select(Person).where(Person.id.in_(batch))))}  # noqa: E731
+    return rows_in_batches(ids, load)
 
 
 @bp.get("/export.<fmt>")
