@@ -5,6 +5,7 @@ counts and history keep adding up; everything that names or reaches the person g
 lists one step per table with personal data; a test fails when a model with a person reference
 is added without one (and without a reader in export.py).
 """
+import secrets
 from datetime import date
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from crm.contacts.models.consents import REDACTABLE_COLUMNS
 from crm.contacts.services import record_consent
 from crm.contacts.services.people import CONSENT_CACHE, refresh_context_keys
 from crm.errors import ValidationFailed
+from crm.events.models import Invitation, SessionSpeaker
 from crm.extensions import db, utcnow
+from crm.mail.models import Delivery
 from crm.members.models import Membership, MembershipStatus
 from crm.portal.models import ChangeRequest
 
@@ -118,6 +121,20 @@ class Erasure:
             for path in directory.glob("*.eml"):
                 _remove_if_mentions(path, self.emails)
 
+    def invitations(self) -> None:
+        # Status and companions stay for the event's figures; the link stops working.
+        for invitation in db.session.scalars(sa.select(Invitation).where(Invitation.person_id == self.person.id)):
+            invitation.note = invitation.companion_names = invitation.needs = None
+            invitation.deputy_name = invitation.deputy_email = None
+            invitation.token_digest = secrets.token_hex(32)
+
+    def speaking(self) -> None:
+        db.session.execute(sa.delete(SessionSpeaker).where(SessionSpeaker.person_id == self.person.id))
+
+    def deliveries(self) -> None:
+        # Counted as sent, without the address.
+        db.session.execute(sa.update(Delivery).where(Delivery.person_id == self.person.id).values(email=None, last_error=None))
+
     def person_row(self) -> None:
         person = self.person
         for name in ("salutation", "title", "first_name", "email", "phone", "mobile", "fax", "notes"):
@@ -143,6 +160,9 @@ ERASERS = {
     "person_merges": Erasure.merges,
     "audit_log": Erasure.history,
     "import_row_results": Erasure.import_reports,
+    "invitations": Erasure.invitations,
+    "session_speakers": Erasure.speaking,
+    "deliveries": Erasure.deliveries,
     "people": Erasure.person_row,
 }
 

@@ -18,7 +18,9 @@ from crm.auth.models import AccessToken, LoginAttempt, Role, User
 from crm.contacts.models import (
     Affiliation, Consent, ConsentChannel, ConsentMethod, DuplicateDismissal, Person, PersonMerge, Salutation, Tag, person_tags,
 )  # fmt: skip
+from crm.events.models import Invitation, SessionSpeaker
 from crm.extensions import db
+from crm.mail.models import Delivery
 from crm.members.models import Membership, MembershipStatus, MembershipType
 from crm.portal.models import ChangeRequest, RequestKind, RequestStatus
 from crm.templating import date_de, datetime_short_de
@@ -121,6 +123,24 @@ def _merges(person: Person) -> list[dict]:
             for m in rows]  # fmt: skip
 
 
+def _invitations(person: Person) -> list[dict]:
+    rows = _all(sa.select(Invitation).where(Invitation.person_id == person.id).order_by(Invitation.created_at))
+    columns = ("status", "companions", "companion_names", "note", "deputy_name", "deputy_email", "needs", "sent_at",
+               "responded_at", "checked_in_at")  # fmt: skip
+    return [{"event": i.event.title, **_row(i, columns)} for i in rows]
+
+
+def _speaking(person: Person) -> list[dict]:
+    rows = _all(sa.select(SessionSpeaker).where(SessionSpeaker.person_id == person.id))
+    return [{"event": s.session.event.title, "session": s.session.title, **_row(s, ("role_text", "affiliation_text"))}
+            for s in rows]  # fmt: skip
+
+
+def _deliveries(person: Person) -> list[dict]:
+    rows = _all(sa.select(Delivery).where(Delivery.person_id == person.id).order_by(Delivery.queued_at))
+    return [_row(d, ("mailing", "email", "status", "queued_at", "sent_at")) for d in rows]
+
+
 def _who(entry: AuditLog, user: User | None) -> str:
     # Staff members are named by role only: their addresses are not the requester's data.
     if user is not None and entry.actor_id == user.id:
@@ -152,6 +172,9 @@ SECTIONS = [
     Section("requests", "Anträge an die Geschäftsstelle", ("change_requests",), _requests),
     Section("not_duplicates", "Als „kein Duplikat“ markiert", ("duplicate_dismissals",), _not_duplicates),
     Section("merges", "Zusammengeführte Datensätze", ("person_merges",), _merges),
+    Section("invitations", "Einladungen zu Veranstaltungen", ("invitations",), _invitations),
+    Section("speaking", "Auftritte im Programm", ("session_speakers",), _speaking),
+    Section("deliveries", "Versandte E-Mails", ("deliveries",), _deliveries),
     Section("history", "Änderungsprotokoll", ("audit_log",), _history),
 ]
 

@@ -1,4 +1,6 @@
 """A person with something in every table that can hold personal data."""
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
 
@@ -7,6 +9,8 @@ from crm.auth import tokens
 from crm.contacts.merge import merge_people
 from crm.contacts.models import ConsentChannel, ConsentMethod, DuplicateDismissal, ImportRowResult
 from crm.contacts.services import record_consent, set_tags, update_person
+from crm.events.models import Event, EventKind, EventSession, Invitation, InvitationStatus, SessionSpeaker
+from crm.mail.models import Delivery, DeliveryStatus
 from crm.members.services import create_membership
 from tests.conftest import PASSWORD
 
@@ -36,6 +40,14 @@ def rich_person(db, make, mailbox):
     db.session.add(DuplicateDismissal(person_a_id=low, person_b_id=high))
     job = make.import_job()
     db.session.add(ImportRowResult(job_id=job.id, row=2, action="create", message=f"Neue Person {EMAIL}", label=f"Quirin {NAME}"))
+    event = Event(title="Zukunftswerkstatt", kind=EventKind.workshop, starts_at=datetime(2026, 12, 1, 9, tzinfo=UTC),
+                  ends_at=datetime(2026, 12, 1, 12, tzinfo=UTC), ical_uid="erasure-test@example.org")  # fmt: skip
+    session = EventSession(event=event, title="Impuls")
+    db.session.add_all([event, session, SessionSpeaker(session=session, person=person, role_text="Bürgermeister von Quellental")])
+    db.session.add(Invitation(event=event, person=person, token_digest="0" * 64, status=InvitationStatus.accepted, companions=1,
+                              companion_names="Quintus Quastenberg", note="Komme mit dem Zug", deputy_name="Quentin Quastenberg",
+                              deputy_email="quentin@example.org", needs="vegetarisch"))  # fmt: skip
+    db.session.add(Delivery(mailing="event_invitation", subject_id=1, person=person, email=EMAIL, status=DeliveryStatus.sent))
     db.session.commit()
     return db.session.get(type(person), person.id)
 

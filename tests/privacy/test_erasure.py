@@ -4,6 +4,8 @@ import sqlalchemy as sa
 from crm.audit.models import AuditLog
 from crm.auth.models import AccessToken, LoginAttempt, User
 from crm.contacts.models import Affiliation, Consent, Organization, Person, PersonMerge
+from crm.events.models import Invitation, InvitationStatus
+from crm.mail.models import Delivery, DeliveryStatus
 from crm.members.models import Membership, MembershipStatus
 from crm.portal.models import ChangeRequest, RequestStatus
 from crm.privacy.erasure import ERASED_NAME
@@ -32,7 +34,8 @@ def test_erasure_leaves_no_trace_of_name_email_phone_or_ip_anywhere_in_the_datab
     assert response.status_code == 302
     everything = dump_all(db)
     for trace in (NAME, EMAIL, "quastenberg", "030 1234567", "0171 2345678", "192.0.2.7", "Firefox", "Ruft gern abends an",
-                  "Lastschrift", "Hauptamt", "q.quastenberg.alt@example.org"):  # fmt: skip
+                  "Lastschrift", "Hauptamt", "q.quastenberg.alt@example.org", "Quintus", "Quentin", "vegetarisch",
+                  "Komme mit dem Zug", "Bürgermeister von Quellental"):  # fmt: skip
         assert trace not in everything, trace
 
 
@@ -64,6 +67,11 @@ def test_what_remains_after_erasure(client, login, db, rich_person):
     assert db.session.scalar(sa.select(PersonMerge).where(PersonMerge.kept_person_id == person_id)) is None
     [request] = db.session.scalars(sa.select(ChangeRequest).where(ChangeRequest.person_id == person_id)).all()
     assert request.message is None and request.data == {}
+    # The event keeps its figures: one acceptance with one companion, one invitation mail sent.
+    [invitation] = db.session.scalars(sa.select(Invitation).where(Invitation.person_id == person_id)).all()
+    assert (invitation.status, invitation.companions, invitation.needs) == (InvitationStatus.accepted, 1, None)
+    [delivery] = db.session.scalars(sa.select(Delivery).where(Delivery.person_id == person_id)).all()
+    assert delivery.status == DeliveryStatus.sent and delivery.email is None
     # History: when and what kind, not the values; the erasure itself is recorded with the actor.
     entries = db.session.scalars(sa.select(AuditLog).where(AuditLog.person_id == person_id)).all()
     assert entries and all(set(e.changes.values()) <= {"[gelöscht]"} for e in entries if e.action != "erase")

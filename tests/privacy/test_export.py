@@ -61,6 +61,9 @@ def test_export_contains_every_kind_of_data(rich_person):
     mobile = next(e for e in data["history"] if "mobile" in e["changes"])
     assert mobile["changes"]["mobile"] == [None, "0171 2345678"]
     assert mobile["by"] == "Geschäftsstelle"  # staff are not named to the requester
+    assert data["invitations"][0]["needs"] == "vegetarisch" and data["invitations"][0]["event"] == "Zukunftswerkstatt"
+    assert data["speaking"][0]["role_text"] == "Bürgermeister von Quellental"
+    assert data["deliveries"][0]["email"] == EMAIL
     assert {s.key for s in SECTIONS} == set(data)
 
 

@@ -1,0 +1,76 @@
+"""The delivery ledger of every mailing (invitations, reminders, newsletters) and the suppression list."""
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.extensions import db, str_enum, utcnow
+
+
+class DeliveryStatus(StrEnum):
+    queued = "queued"
+    sent = "sent"
+    failed = "failed"
+    bounced = "bounced"
+
+    @property
+    def label(self) -> str:
+        return {"queued": "in Warteschlange", "sent": "versandt", "failed": "fehlgeschlagen", "bounced": "unzustellbar"}[
+            self.value
+        ]
+
+
+class Delivery(db.Model):
+    """One message of one mailing to one person. The unique key is the promise that nobody gets the
+    same mailing twice, even if sending is started twice or resumes after a crash."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: What is sent: "event_invitation", "event_reminder_open", "newsletter", … and the id of its subject.
+    mailing: Mapped[str] = mapped_column(sa.String(40))
+    subject_id: Mapped[int] = mapped_column()
+    person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
+    #: The address at queueing time (the person's may change later).
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    status: Mapped[DeliveryStatus] = mapped_column(str_enum(DeliveryStatus, "status"), default=DeliveryStatus.queued)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    message_id: Mapped[str | None] = mapped_column(sa.String(200))
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    #: A worker that claimed the row and until when (a crashed worker's claim runs out).
+    claimed_until: Mapped[datetime | None] = mapped_column()
+
+    person = relationship("Person")
+
+    __table_args__ = (
+        sa.UniqueConstraint("mailing", "subject_id", "person_id", name="uq_deliveries_once_per_person"),
+        sa.Index("ix_deliveries_queue", "status", "mailing", "subject_id"),
+    )
+
+
+class SuppressionReason(StrEnum):
+    unsubscribed = "unsubscribed"
+    hard_bounce = "hard_bounce"
+    complaint = "complaint"
+    manual = "manual"
+
+    @property
+    def label(self) -> str:
+        return {"unsubscribed": "abgemeldet", "hard_bounce": "unzustellbar", "complaint": "Beschwerde", "manual": "gesperrt"}[
+            self.value
+        ]
+
+
+class Suppression(db.Model):
+    """An address that must never be mailed again (bulk mail; account mails still reach it)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    reason: Mapped[SuppressionReason] = mapped_column(str_enum(SuppressionReason, "reason"))
+    note: Mapped[str | None] = mapped_column(sa.String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
