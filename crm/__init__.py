@@ -57,6 +57,7 @@ def _register_blueprints(app: Flask) -> None:
     from crm.contacts.views.segments import bp as segments_bp
     from crm.dashboard.views import bp as dashboard_bp
     from crm.demo.cli import demo_cli
+    from crm.events.views import bp as events_bp
     from crm.mail.views import bp as mail_bp
     from crm.members.office_views import bp as memberships_bp
     from crm.portal.office_views import bp as portal_office_bp
@@ -65,7 +66,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (
         auth_bp, users_bp, dashboard_bp, mail_bp, portal_bp,
         people_bp, affiliations_bp, duplicates_bp, organizations_bp, segments_bp, imports_bp, audit_bp,
-        portal_office_bp, memberships_bp,
+        portal_office_bp, memberships_bp, events_bp,
     ):  # fmt: skip
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)

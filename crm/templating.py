@@ -7,6 +7,7 @@ from flask import Flask
 
 from crm.audit.labels import ACTION_LABELS, ENTITY_LABELS, audit_value, field_label
 from crm.contacts.models import OrganizationKind, Salutation
+from crm.events.models import EventKind, EventStatus, SessionKind
 from crm.members.models import MembershipStatus, MembershipType
 
 LOCALE = "de_DE"
@@ -17,6 +18,9 @@ AUDIT_ENUMS = {
     ("memberships", "type"): MembershipType,
     ("organizations", "kind"): OrganizationKind,
     ("people", "salutation"): Salutation,
+    ("events", "status"): EventStatus,
+    ("events", "kind"): EventKind,
+    ("event_sessions", "kind"): SessionKind,
 }
 
 
@@ -47,6 +51,11 @@ def audit_value_de(value, field: str | None = None, entity_type: str | None = No
     if field and field.endswith("_date") and isinstance(value, str):
         try:
             return f"{date.fromisoformat(value):%d.%m.%Y}"
+        except ValueError:
+            pass
+    if field and (field.endswith("_at") or field == "rsvp_deadline") and isinstance(value, str):
+        try:
+            return datetime_short_de(datetime.fromisoformat(value))
         except ValueError:
             pass
     return audit_value(value)

@@ -106,3 +106,20 @@ class Factories:
         self.db.session.add(user)
         self.db.session.commit()
         return user
+
+    def event(self, **kw):
+        """An event on 20 November 2018, 11:30–13:00 Berlin time (a draft unless `status` says otherwise)."""
+        from datetime import datetime, timedelta, timezone
+
+        from crm.events.models import Event, EventKind
+
+        n = next(_seq)
+        kw.setdefault("title", f"Zukunftsworkshop {n}")
+        kw.setdefault("kind", EventKind.workshop)
+        kw.setdefault("starts_at", datetime(2018, 11, 20, 10, 30, tzinfo=timezone.utc))
+        kw.setdefault("ends_at", kw["starts_at"] + timedelta(minutes=90))
+        kw.setdefault("ical_uid", f"event-test-{n}@crm.test")
+        event = Event(**kw)
+        self.db.session.add(event)
+        self.db.session.flush()
+        return event

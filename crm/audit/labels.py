@@ -24,6 +24,9 @@ ENTITY_LABELS = {
     "segments": "Segment",
     "person_merges": "",
     "change_requests": "Antrag",
+    "events": "Veranstaltung",
+    "event_sessions": "Programmpunkt",
+    "session_speakers": "Mitwirkung",
 }
 
 FIELD_LABELS = {
@@ -48,6 +51,11 @@ FIELD_LABELS = {
     "undone_at": "rückgängig gemacht am", "action": "Vorgang", "record": "Datensatz", "by": "durch",
     "changes": "Änderungen", "full_name": "Name",
     "consent.newsletter": "Einwilligung Newsletter", "consent.event_invitation": "Einwilligung Einladungen",
+    "subtitle": "Untertitel", "starts_at": "Beginn", "ends_at": "Ende", "all_day": "ganztägig", "venue": "Veranstaltungsort",
+    "room": "Raum", "online_url": "Online-Link", "guiding_questions": "Leitfragen", "partners": "Partner",
+    "capacity": "Plätze", "rsvp_deadline": "Anmeldeschluss", "track": "Spur", "order": "Reihenfolge",
+    "role_text": "Funktion im Programm", "affiliation_text": "Organisation im Programm", "event_id": "Veranstaltung",
+    "session_id": "Programmpunkt", "summary": "Zusammenfassung",
 }  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 Each section of the file has one loader; later areas (events, newsletters) add theirs to
 SECTION_LOADERS. Everything goes through the same services as the UI, so the audit log shows it.
 """
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,6 +14,10 @@ from flask import current_app
 from crm.auth.models import Role, User
 from crm.contacts.models import ConsentChannel, ConsentMethod, OrganizationKind, Person, Salutation
 from crm.contacts.services import add_affiliation, create_organization, create_person, record_consent, set_tags
+from crm.events.agenda import add_session, add_speaker
+from crm.events.models import EventStatus
+from crm.events.services import change_status, create_event
+from crm.events.times import DAY_END, berlin, local
 from crm.extensions import db
 from crm.members.services import create_membership
 
@@ -97,12 +101,50 @@ def load_users(items: list[dict], refs: Refs) -> None:
         refs["users"][item["email"]] = user
 
 
+#: The status changes that bring a new (draft) event to the status given in the file.
+STATUS_PATH = {
+    "draft": (),
+    "published": (EventStatus.published,),
+    "done": (EventStatus.published, EventStatus.done),
+    "cancelled": (EventStatus.published, EventStatus.cancelled),
+}
+
+
+def _event_times(item: dict) -> dict:
+    """Berlin times from the file: `start`/`end` ("2018-11-20T11:30"), or a `date` for an all-day event."""
+    if item.get("date"):
+        day = date.fromisoformat(str(item["date"]))
+        return {"all_day": True, "starts_at": berlin(day), "ends_at": berlin(day, DAY_END)}
+    start, end = (datetime.fromisoformat(item[key]) for key in ("start", "end"))
+    return {"all_day": False, "starts_at": berlin(start.date(), start.time()), "ends_at": berlin(end.date(), end.time())}
+
+
+def load_events(items: list[dict], refs: Refs) -> None:
+    for item in items:
+        item = dict(item)
+        key, status, sessions = item.pop("key"), item.pop("status", "draft"), item.pop("sessions", []) or []
+        event = create_event(item | _event_times(item), actor=None)
+        day = local(event.starts_at).date()
+        for entry in sessions:
+            at = {f: berlin(day, time.fromisoformat(entry[k])) if entry.get(k) else None for f, k in (("starts_at", "start"), ("ends_at", "end"))}
+            session = add_session(event, entry | at, actor=None)
+            for speaker in entry.get("speakers", []):
+                add_speaker(
+                    session, refs["people"][speaker["person"]], actor=None,
+                    role_text=speaker.get("role"), affiliation_text=speaker.get("affiliation"),
+                )  # fmt: skip
+        for target in STATUS_PATH[status]:
+            change_status(event, target, actor=None)
+        refs["events"][key] = event
+
+
 #: (section of the YAML file, loader) in dependency order.
 SECTION_LOADERS: list[tuple[str, Callable[[list[dict], Refs], None]]] = [
     ("organizations", load_organizations),
     ("people", load_people),
     ("memberships", load_memberships),
     ("users", load_users),
+    ("events", load_events),
 ]
 
 
@@ -123,7 +165,7 @@ def load_demo(path: Path = DATA_FILE) -> Refs | None:
     if demo_present():
         return None
     data = _read(path)
-    refs: Refs = {"organizations": {}, "people": {}, "users": {}}
+    refs: Refs = {"organizations": {}, "people": {}, "users": {}, "events": {}}
     for section, loader in SECTION_LOADERS:
         loader(data.get(section) or [], refs)
     db.session.flush()

@@ -3,6 +3,7 @@
 The UID never changes and SEQUENCE rises with every change (crm.events.services bumps it), so
 calendar programs update the entry people already have instead of adding a second one.
 """
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -42,8 +43,12 @@ def event_calendar(event: Event, *, method: str = "PUBLISH") -> bytes:
     entry.add("uid", event.ical_uid)
     entry.add("sequence", event.ical_sequence)
     entry.add("dtstamp", utcnow())
-    entry.add("dtstart", event.starts_at)
-    entry.add("dtend", event.ends_at)
+    if event.all_day:  # whole days: DATE values, DTEND is the day after the last one
+        entry.add("dtstart", event.starts_at.astimezone(BERLIN).date())
+        entry.add("dtend", event.ends_at.astimezone(BERLIN).date() + timedelta(days=1))
+    else:
+        entry.add("dtstart", event.starts_at)
+        entry.add("dtend", event.ends_at)
     entry.add("summary", event.title)
     entry.add("description", _description(event))
     if where := location(event):

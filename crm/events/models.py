@@ -49,6 +49,8 @@ class Event(db.Model):
     #: Stored in UTC; entered and shown in Europe/Berlin.
     starts_at: Mapped[datetime] = mapped_column(index=True)
     ends_at: Mapped[datetime] = mapped_column()
+    #: Only the day(s) are known or relevant (no times shown; starts 00:00, ends 23:59 Berlin time).
+    all_day: Mapped[bool] = mapped_column(default=False)
     venue: Mapped[str | None] = mapped_column(sa.String(200))
     room: Mapped[str | None] = mapped_column(sa.String(200))
     street: Mapped[str | None] = mapped_column(sa.String(200))
@@ -78,8 +80,8 @@ class Event(db.Model):
     )
 
     AUDITED_FIELDS = (
-        "title", "subtitle", "kind", "status", "starts_at", "ends_at", "venue", "room", "street", "postal_code", "city",
-        "online_url", "description", "guiding_questions", "partners", "capacity", "rsvp_deadline",
+        "title", "subtitle", "kind", "status", "starts_at", "ends_at", "all_day", "venue", "room", "street", "postal_code",
+        "city", "online_url", "description", "guiding_questions", "partners", "capacity", "rsvp_deadline",
     )  # fmt: skip
 
     @property
