@@ -4,6 +4,7 @@ When you add a route, add it to ROUTES; test_every_route_is_in_the_matrix fails 
 """
 import pytest
 
+from crm.events.agenda import add_session, add_speaker
 from crm.extensions import db
 
 ANON, MEMBER, OFFICE, ADMIN = "anonymous", "member", "office", "admin"
@@ -92,6 +93,24 @@ ROUTES = [
     ("memberships.edit", "GET", "/mitglieder/{membership}/bearbeiten", STAFF),
     ("memberships.set_status", "POST", "/mitglieder/{membership}/status", STAFF),
     ("memberships.delete", "GET", "/mitglieder/{membership}/loeschen", STAFF),
+    ("events.index", "GET", "/veranstaltungen/?status=draft&year=2018", STAFF),
+    ("events.new", "GET", "/veranstaltungen/neu", STAFF),
+    ("events.show", "GET", "/veranstaltungen/{event}", STAFF),
+    ("events.edit", "GET", "/veranstaltungen/{event}/bearbeiten", STAFF),
+    ("events.set_status", "POST", "/veranstaltungen/{event}/status", STAFF),
+    ("events.delete", "GET", "/veranstaltungen/{event}/loeschen", STAFF),
+    ("events.programme", "GET", "/veranstaltungen/{event}/programm", STAFF),
+    ("events.calendar", "GET", "/veranstaltungen/{event}/kalender.ics", STAFF),
+    ("events.agenda", "GET", "/veranstaltungen/{event}/ablauf", STAFF),
+    ("events.add_session", "POST", "/veranstaltungen/{event}/ablauf", STAFF),
+    ("events.edit_session", "GET", "/veranstaltungen/programmpunkte/{session}", STAFF),
+    ("events.delete_session", "POST", "/veranstaltungen/programmpunkte/{session}/loeschen", STAFF),
+    ("events.move_session", "POST", "/veranstaltungen/programmpunkte/{session}/verschieben", STAFF),
+    ("events.add_speaker", "POST", "/veranstaltungen/programmpunkte/{session}/mitwirkende", STAFF),
+    ("events.edit_speaker", "GET", "/veranstaltungen/mitwirkende/{speaker}", STAFF),
+    ("events.remove_speaker", "POST", "/veranstaltungen/mitwirkende/{speaker}/entfernen", STAFF),
+    ("events.move_speaker", "POST", "/veranstaltungen/mitwirkende/{speaker}/verschieben", STAFF),
+    ("events.suggest_people", "GET", "/veranstaltungen/personen-vorschlaege?q=beispiel", STAFF),
 ]
 
 
@@ -111,11 +130,15 @@ def test_route_access(client, login, make, role, endpoint, method, path, allowed
     segment = make.segment()
     job = make.import_job()
     person2 = make.person(last_name=other.person.last_name)
+    event = make.event()
+    session = add_session(event, {"title": "Eröffnung", "starts_at": event.starts_at}, actor=None)
+    speaker = add_speaker(session, person2, actor=None)
     url = path.format(
         user=other.id, person=other.person_id, organization=organization.id, affiliation=affiliation.id,
         segment=segment.id, job=job.id, person2=person2.id, merge=make.merge().id,
         request=make.change_request(other.person).id,
         membership=make.membership(organization=organization).id,
+        event=event.id, session=session.id, speaker=speaker.id,
     )  # fmt: skip
     db.session.commit()  # as in real use: a view that rolls back a refused write keeps these
     response = client.open(url, method=method)

@@ -4,7 +4,7 @@ from datetime import date, datetime, time
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 from wtforms import TimeField as _TimeField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crm.contacts.forms import REQUIRED, TOO_LONG, GermanDateField, _check
 from crm.contacts.validation import postal_code_error, url_error
@@ -30,13 +30,18 @@ def _text(label: str, max_length: int, *validators, **kwargs) -> StringField:
     return StringField(label, filters=[strip], validators=[Optional(), Length(max=max_length, message=TOO_LONG), *validators], **kwargs)
 
 
+def _at_least_one_place(form, field) -> None:
+    if field.data is not None and field.data < 1:  # None: not a number, already said so
+        raise ValidationError("Bitte mindestens 1 Platz angeben – oder das Feld leer lassen.")
+
+
 class EventForm(FlaskForm):
     """The event; start and end are a date plus a time (the field names match the service's errors)."""
 
     title = StringField("Titel", filters=[strip], validators=[DataRequired(REQUIRED), Length(max=300, message=TOO_LONG)])
     subtitle = _text("Untertitel", 300)
     kind = SelectField("Art", choices=KIND_CHOICES)
-    start_date = GermanDateField("Datum", validators=[DataRequired("Bitte geben Sie das Datum an (TT.MM.JJJJ).")])
+    start_date = GermanDateField("Datum", validators=[InputRequired("Bitte geben Sie das Datum an (TT.MM.JJJJ).")])
     starts_at = TimeField("Beginn", validators=[Optional()])
     ends_at = TimeField("Ende", validators=[Optional()])
     end_date = GermanDateField("Letzter Tag", validators=[Optional()])
@@ -50,11 +55,7 @@ class EventForm(FlaskForm):
     description = TextAreaField("Beschreibung", filters=[strip], validators=[Optional(), Length(max=20000, message=TOO_LONG)])
     guiding_questions = TextAreaField("Leitfragen", filters=[strip], validators=[Optional()])
     partners = TextAreaField("Partner und Mitveranstalter", filters=[strip], validators=[Optional()])
-    capacity = IntegerField(
-        "Plätze",
-        validators=[Optional(), NumberRange(min=1, message="Bitte mindestens 1 Platz angeben – oder das Feld leer lassen.")],
-        render_kw={"inputmode": "numeric"},
-    )
+    capacity = IntegerField("Plätze", validators=[Optional(), _at_least_one_place], render_kw={"inputmode": "numeric"})
     rsvp_deadline = GermanDateField("Anmeldeschluss", validators=[Optional()])
     rsvp_time = TimeField("Uhrzeit des Anmeldeschlusses", validators=[Optional()])
 
