@@ -120,14 +120,16 @@ def _event_times(item: dict) -> dict:
 
 
 def load_events(items: list[dict], refs: Refs) -> None:
+    """Events with their agenda and speakers; each reaches its status through the allowed changes."""
     for item in items:
         item = dict(item)
         key, status, sessions = item.pop("key"), item.pop("status", "draft"), item.pop("sessions", []) or []
         event = create_event(item | _event_times(item), actor=None)
         day = local(event.starts_at).date()
         for entry in sessions:
-            at = {f: berlin(day, time.fromisoformat(entry[k])) if entry.get(k) else None for f, k in (("starts_at", "start"), ("ends_at", "end"))}
-            session = add_session(event, entry | at, actor=None)
+            times = {f: entry.get(name) for f, name in (("starts_at", "start"), ("ends_at", "end"))}
+            times = {f: berlin(day, time.fromisoformat(t)) if t else None for f, t in times.items()}
+            session = add_session(event, entry | times, actor=None)
             for speaker in entry.get("speakers", []):
                 add_speaker(
                     session, refs["people"][speaker["person"]], actor=None,

@@ -79,7 +79,8 @@ def _session_values(event: Event, data: dict[str, Any], session: EventSession | 
     if starts_at and ends_at and ends_at <= starts_at:
         raise ValidationFailed("ends_at", "Das Ende muss nach dem Beginn liegen.")
     if field := outside(starts_at, ends_at, event.starts_at, event.ends_at):
-        window = f"{short_date(event.starts_at)}, {clock(event.starts_at)} Uhr bis {short_date(event.ends_at)}, {clock(event.ends_at)} Uhr"
+        first, last = (f"{short_date(t)}, {clock(t)} Uhr" for t in (event.starts_at, event.ends_at))
+        window = f"{first} bis {last}"
         raise ValidationFailed(field, f"Der Programmpunkt muss innerhalb der Veranstaltung liegen ({window}).")
     values["starts_at"], values["ends_at"] = starts_at, ends_at
     _check_track(event, values, session)
@@ -243,10 +244,10 @@ def find_people(text: str, limit: int = 10) -> list[Person]:
     if not terms:
         return []
     conditions = [
-        sa.or_(Person.search_key.like(f"%{like_escape(t)}%", escape="\\"), Person.context_key.like(f"%{like_escape(t)}%", escape="\\"))
-        for t in terms
+        sa.or_(*(key.like(f"%{like_escape(t)}%", escape="\\") for key in (Person.search_key, Person.context_key))) for t in terms
     ]
-    return db.session.scalars(_people().where(*conditions).order_by(Person.last_name, Person.first_name, Person.id).limit(limit)).all()
+    order = (Person.last_name, Person.first_name, Person.id)
+    return db.session.scalars(_people().where(*conditions).order_by(*order).limit(limit)).all()
 
 
 def resolve_person(text: str | None, *, field: str = "person") -> Person:

@@ -39,9 +39,8 @@ class EventFilter:
         conditions = []
         for term in self.q.lower().split():
             pattern = f"%{like_escape(term)}%"
-            conditions.append(
-                sa.or_(*(sa.func.lower(column).like(pattern, escape="\\") for column in (Event.title, Event.subtitle, Event.city, Event.venue)))
-            )
+            columns = (Event.title, Event.subtitle, Event.city, Event.venue)
+            conditions.append(sa.or_(*(sa.func.lower(column).like(pattern, escape="\\") for column in columns)))
         if self.status:
             conditions.append(Event.status == self.status)
         if self.kind:

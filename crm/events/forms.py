@@ -27,7 +27,8 @@ class TimeField(_TimeField):
 
 
 def _text(label: str, max_length: int, *validators, **kwargs) -> StringField:
-    return StringField(label, filters=[strip], validators=[Optional(), Length(max=max_length, message=TOO_LONG), *validators], **kwargs)
+    validators = [Optional(), Length(max=max_length, message=TOO_LONG), *validators]
+    return StringField(label, filters=[strip], validators=validators, **kwargs)
 
 
 def _at_least_one_place(form, field) -> None:
@@ -59,7 +60,9 @@ class EventForm(FlaskForm):
     rsvp_deadline = GermanDateField("Anmeldeschluss", validators=[Optional()])
     rsvp_time = TimeField("Uhrzeit des Anmeldeschlusses", validators=[Optional()])
 
-    PLAIN_FIELDS = ("title", "subtitle", "kind", "venue", "room", "street", "postal_code", "city", "online_url", "description", "capacity")
+    PLAIN_FIELDS = (
+        "title", "subtitle", "kind", "venue", "room", "street", "postal_code", "city", "online_url", "description", "capacity",
+    )  # fmt: skip
 
     @classmethod
     def for_event(cls, event: Event) -> "EventForm":
@@ -83,10 +86,9 @@ class EventForm(FlaskForm):
         """Besides each field: times are needed unless the event is all-day."""
         valid = super().validate(extra_validators)
         if not self.all_day.data:
-            for field, message in ((self.starts_at, "Bitte geben Sie die Uhrzeit des Beginns an – oder wählen Sie „ganztägig“."),
-                                   (self.ends_at, "Bitte geben Sie die Uhrzeit des Endes an – oder wählen Sie „ganztägig“.")):  # fmt: skip
+            for field, which in ((self.starts_at, "des Beginns"), (self.ends_at, "des Endes")):
                 if field.data is None and not field.errors:
-                    field.errors = list(field.errors) + [message]
+                    field.errors = [f"Bitte geben Sie die Uhrzeit {which} an – oder wählen Sie „ganztägig“."]
                     valid = False
         return valid
 
@@ -139,10 +141,8 @@ class SessionForm(FlaskForm):
         return berlin(date.fromisoformat(self.day.data), value) if value else None
 
     def session_data(self) -> dict:
-        return {
-            "kind": self.kind.data, "track": self.track.data, "title": self.title.data,
-            "description": self.description.data, "starts_at": self._at(self.starts_at.data), "ends_at": self._at(self.ends_at.data),
-        }  # fmt: skip
+        data = {name: getattr(self, name).data for name in ("kind", "track", "title", "description")}
+        return data | {"starts_at": self._at(self.starts_at.data), "ends_at": self._at(self.ends_at.data)}
 
 
 class SpeakerTextForm(FlaskForm):

@@ -146,7 +146,8 @@ def _fit_agenda(event: Event, starts_at: datetime, ends_at: datetime, *, actor) 
     delta = wall_clock(starts_at) - wall_clock(old_start)
     if wall_clock(ends_at) - wall_clock(starts_at) == wall_clock(old_end) - wall_clock(old_start):
         for session in event.sessions:
-            moved = {f: to_utc(wall_clock(getattr(session, f)) + delta) for f in ("starts_at", "ends_at") if getattr(session, f)}
+            times = {f: getattr(session, f) for f in ("starts_at", "ends_at")}
+            moved = {f: to_utc(wall_clock(value) + delta) for f, value in times.items() if value}
             if changes := apply_changes(session, moved):
                 record("update", session, actor=actor, changes=changes)
         return
@@ -226,7 +227,9 @@ def change_status(event: Event, status: str, *, actor) -> dict:
 def delete_event(event: Event, *, actor) -> None:
     """Delete a draft with its agenda; published events are cancelled instead, never deleted."""
     if event.status != EventStatus.draft:
-        raise ValidationFailed(None, "Nur Entwürfe können gelöscht werden. Eine veröffentlichte Veranstaltung sagen Sie bitte ab.")
+        raise ValidationFailed(
+            None, "Nur Entwürfe können gelöscht werden. Eine veröffentlichte Veranstaltung sagen Sie bitte ab."
+        )
     if db.session.scalar(sa.select(sa.func.count()).where(Invitation.event_id == event.id)):
         raise ValidationFailed(None, "Zu diesem Entwurf gibt es bereits Einladungen. Bitte entfernen Sie sie zuerst.")
     for session in event.sessions:
@@ -253,8 +256,6 @@ def _ids_created_for(entity_type: str, event_id: int) -> sa.Select:
 def event_history(event: Event, limit: int = 100) -> list[AuditLog]:
     """The audit entries of the event and of its sessions and speakers (also deleted ones), newest first."""
     parts = [sa.and_(AuditLog.entity_type == Event.__tablename__, AuditLog.entity_id == event.id)]
-    for model in (EventSession, SessionSpeaker):
-        parts.append(
-            sa.and_(AuditLog.entity_type == model.__tablename__, AuditLog.entity_id.in_(_ids_created_for(model.__tablename__, event.id)))
-        )
+    for table in (EventSession.__tablename__, SessionSpeaker.__tablename__):
+        parts.append(sa.and_(AuditLog.entity_type == table, AuditLog.entity_id.in_(_ids_created_for(table, event.id))))
     return db.session.scalars(sa.select(AuditLog).where(sa.or_(*parts)).order_by(AuditLog.id.desc()).limit(limit)).all()

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 
+from crm.auth.forms import EmptyForm
 from crm.contacts.search import fold
 from crm.errors import saved
 from crm.events import agenda as agenda_services
@@ -78,15 +79,14 @@ def _speaker(speaker_id: int) -> SessionSpeaker:
 def index():
     event_filter = EventFilter.from_args(request.args)
     page = paginate(
-        event_filter.statement(), page=request.args.get("page", 1, type=int), per_page=request.args.get("per_page", 50, type=int)
+        event_filter.statement(),
+        page=request.args.get("page", 1, type=int),
+        per_page=request.args.get("per_page", 50, type=int),
     )
     counts = dict(db.session.execute(event_filter.status_counts()).all())
     ids = [event.id for event in page.items]
-    session_counts = dict(
-        db.session.execute(
-            sa.select(EventSession.event_id, sa.func.count()).where(EventSession.event_id.in_(ids)).group_by(EventSession.event_id)
-        ).all()
-    ) if ids else {}  # fmt: skip
+    per_event = sa.select(EventSession.event_id, sa.func.count()).where(EventSession.event_id.in_(ids))
+    session_counts = dict(db.session.execute(per_event.group_by(EventSession.event_id)).all()) if ids else {}
     return render_template(
         "events/office/index.html",
         page=page,
@@ -155,7 +155,7 @@ def set_status(event_id: int):
 @roles_required("office")
 def delete(event_id: int):
     event = _event(event_id)
-    form = StatusForm()
+    form = EmptyForm()
     if request.method == "POST":
         title = event.title
         ok, _ = _run(form, lambda: delete_event(event, actor=current_user))
@@ -191,7 +191,8 @@ def calendar(event_id: int):
 
 
 def _render_agenda(event: Event, form: SessionForm | None = None):
-    return render_template("events/office/agenda.html", event=event, form=form or SessionForm(event=event), move_form=MoveForm())
+    form = form or SessionForm(event=event)
+    return render_template("events/office/agenda.html", event=event, form=form, move_form=MoveForm())
 
 
 @bp.get("/<int:event_id>/ablauf")
@@ -246,13 +247,19 @@ def delete_session(session_id: int):
     return redirect(url_for("events.agenda", event_id=event_id))
 
 
+def _move(mover: Callable, item, back: str):
+    """One place up or down (the form's direction), then back to the list."""
+    form = MoveForm()
+    _run(form, lambda: mover(item, form.direction.data, actor=current_user))
+    return redirect(back)
+
+
 @bp.post("/programmpunkte/<int:session_id>/verschieben")
 @roles_required("office")
 def move_session(session_id: int):
     session = _session(session_id)
-    form = MoveForm()
-    _run(form, lambda: agenda_services.move_session(session, form.direction.data, actor=current_user))
-    return redirect(url_for("events.agenda", event_id=session.event_id, _anchor=f"punkt-{session.id}"))
+    back = url_for("events.agenda", event_id=session.event_id, _anchor=f"punkt-{session.id}")
+    return _move(agenda_services.move_session, session, back)
 
 
 # --- speakers ------------------------------------------------------------------------------------
@@ -303,9 +310,8 @@ def remove_speaker(speaker_id: int):
 @roles_required("office")
 def move_speaker(speaker_id: int):
     speaker = _speaker(speaker_id)
-    form = MoveForm()
-    _run(form, lambda: agenda_services.move_speaker(speaker, form.direction.data, actor=current_user))
-    return redirect(url_for("events.edit_session", session_id=speaker.session_id, _anchor="mitwirkende"))
+    back = url_for("events.edit_session", session_id=speaker.session_id, _anchor="mitwirkende")
+    return _move(agenda_services.move_speaker, speaker, back)
 
 
 @bp.get("/personen-vorschlaege")
@@ -313,6 +319,5 @@ def move_speaker(speaker_id: int):
 def suggest_people():
     """Up to 10 people matching what was typed, for the speaker field's suggestions."""
     people = agenda_services.find_people(request.args.get("q", ""))
-    return jsonify([
-        {"value": agenda_services.person_label(p), "label": ", ".join(x for x in agenda_services.printed_role(p) if x)} for p in people
-    ])  # fmt: skip
+    role = lambda p: ", ".join(x for x in agenda_services.printed_role(p) if x)  # noqa: E731
+    return jsonify([{"value": agenda_services.person_label(p), "label": role(p)} for p in people])

@@ -86,3 +86,6 @@ def test_demo_events_are_finished_with_calendar_version_0_and_show_up_in_the_lis
     workshop = demo["zukunftsworkshop_2018"]
     programme = page_text(client.get(f"/veranstaltungen/{workshop.id}/programm").get_data(as_text=True))
     assert "Dienstag, 20. November 2018" in programme and "Workshop-Raum M8" in programme
+    freiburg = client.get(f"/veranstaltungen/{demo['mv6_freiburg'].id}/programm").get_data(as_text=True)
+    assert "Datum Donnerstag, 28. November 2019 Ort Freiburg im Breisgau Mit der Entwicklung" in page_text(freiburg)
+    assert '<th scope="row"' not in freiburg  # no times in the agenda: no time column
