@@ -1,8 +1,9 @@
 """The agenda of an event: sessions (time slots, parallel tracks, breaks) and their speakers.
 
 Like crm.events.services: validate (German ValidationFailed on the field), audit, flush at most.
-Create and delete entries of sessions and speakers name their event ("event_id"), so the event's
-history finds them. Changes that the calendar entry shows raise the event's SEQUENCE.
+Create and delete entries of sessions and speakers name their event ("event_id", see
+crm.events.services.event_history), so the event's history finds them. Changes that the calendar
+entry shows raise the event's SEQUENCE.
 """
 import re
 from typing import Any
@@ -16,7 +17,7 @@ from crm.contacts.search import fold, like_escape
 from crm.contacts.validation import clean
 from crm.errors import ValidationFailed
 from crm.events.models import Event, EventSession, SessionKind, SessionSpeaker
-from crm.events.services import bump_sequence
+from crm.events.services import bump_sequence, event_key
 from crm.events.times import clock, outside, short_date, to_utc
 from crm.extensions import db
 
@@ -27,11 +28,11 @@ SPEAKER_FIELDS = ("role_text", "affiliation_text")
 
 
 def _created(entity, fields, event: Event, *, actor) -> None:
-    record("create", entity, actor=actor, changes=snapshot(entity, fields) | {"event_id": event.id})
+    record("create", entity, actor=actor, changes=snapshot(entity, fields) | {"event_id": event_key(event)})
 
 
 def _deleted(entity, fields, event: Event, *, actor) -> None:
-    record("delete", entity, actor=actor, changes=snapshot(entity, fields) | {"event_id": event.id})
+    record("delete", entity, actor=actor, changes=snapshot(entity, fields) | {"event_id": event_key(event)})
 
 
 # --- order ---------------------------------------------------------------------------------------

@@ -244,12 +244,18 @@ def delete_event(event: Event, *, actor) -> None:
 # --- history -------------------------------------------------------------------------------------
 
 
-def _ids_created_for(entity_type: str, event_id: int) -> sa.Select:
+def event_key(event: Event) -> str:
+    """How agenda audit entries name their event: the id as text, which compares alike on SQLite and
+    PostgreSQL and needs no cast (an erased speaker's entry reads "[gelöscht]" instead)."""
+    return str(event.id)
+
+
+def _ids_created_for(entity_type: str, event: Event) -> sa.Select:
     """Ids of the sessions or speakers ever added to the event (their create entries name it)."""
     return sa.select(AuditLog.entity_id).where(
         AuditLog.entity_type == entity_type,
         AuditLog.action == "create",
-        AuditLog.changes["event_id"].as_integer() == event_id,
+        AuditLog.changes["event_id"].as_string() == event_key(event),
     )
 
 
@@ -257,5 +263,5 @@ def event_history(event: Event, limit: int = 100) -> list[AuditLog]:
     """The audit entries of the event and of its sessions and speakers (also deleted ones), newest first."""
     parts = [sa.and_(AuditLog.entity_type == Event.__tablename__, AuditLog.entity_id == event.id)]
     for table in (EventSession.__tablename__, SessionSpeaker.__tablename__):
-        parts.append(sa.and_(AuditLog.entity_type == table, AuditLog.entity_id.in_(_ids_created_for(table, event.id))))
+        parts.append(sa.and_(AuditLog.entity_type == table, AuditLog.entity_id.in_(_ids_created_for(table, event))))
     return db.session.scalars(sa.select(AuditLog).where(sa.or_(*parts)).order_by(AuditLog.id.desc()).limit(limit)).all()

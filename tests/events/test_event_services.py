@@ -200,3 +200,16 @@ def test_history_shows_the_event_its_sessions_and_speakers_also_deleted_ones(db,
     assert {e.entity_type for e in history} == {"events", "event_sessions", "session_speakers"}
     assert len(history) == 1 + 4 + 2 + 2  # create event, 4 sessions, 2 speakers; delete; update
     assert not {e.id for e in history} & {e.id for e in event_history(other)}
+
+
+def test_history_survives_the_erasure_of_a_speaker(db, make, office):
+    from crm.privacy.erasure import erase_person
+
+    event = workshop(make, db)
+    speaker = event.sessions[0].speakers[0].person
+    erase_person(speaker, actor=office)
+    db.session.commit()
+    history = event_history(event)  # no failing cast of "[gelöscht]" (PostgreSQL)
+    assert {e.entity_type for e in history} == {"events", "event_sessions", "session_speakers"}
+    db.session.expire_all()
+    assert [s.person.last_name for s in event.sessions[0].speakers] == ["Krellmann"]
