@@ -57,6 +57,7 @@ def _register_blueprints(app: Flask) -> None:
     from crm.contacts.views.segments import bp as segments_bp
     from crm.dashboard.views import bp as dashboard_bp
     from crm.demo.cli import demo_cli
+    from crm.mail.cli import mail_cli
     from crm.mail.views import bp as mail_bp
     from crm.members.office_views import bp as memberships_bp
     from crm.portal.office_views import bp as portal_office_bp
@@ -70,6 +71,7 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(mail_cli)
 
 
 def _security_headers(response):

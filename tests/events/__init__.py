@@ -1,0 +1,1 @@
+"""Tests of events: agenda, invitations, answers and their mails."""
