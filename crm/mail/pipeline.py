@@ -68,11 +68,12 @@ def kind_of(mailing: str) -> str:
 # --- queueing ---------------------------------------------------------------------------------------------------
 
 
-def _insert(table: sa.Table):
-    """INSERT that can skip rows violating a unique key (both dialects we run on know ON CONFLICT)."""
+def insert_skipping_duplicates(table: sa.Table):
+    """INSERT that leaves out rows violating a unique key (ON CONFLICT DO NOTHING on SQLite and PostgreSQL)."""
     dialect = db.session.get_bind().dialect.name
     module = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect)
-    return module.insert(table) if module else sa.insert(table)
+    # Elsewhere the NOT EXISTS conditions of the callers still keep out what was there before.
+    return module.insert(table).on_conflict_do_nothing() if module else sa.insert(table)
 
 
 def queue(mailing: str, subject_id: int, people: Iterable[int] | sa.Select) -> int:
@@ -99,9 +100,8 @@ def _queue(mailing: str, subject_id: int, ids) -> int:
         Person.email, sa.literal(DeliveryStatus.queued, table.c.status.type), sa.literal(0, table.c.attempts.type),
         sa.literal(utcnow(), table.c.queued_at.type),
     ).where(Person.id.in_(ids), Person.email.is_not(None), ~sa.exists(already), ~sa.exists(suppressed))  # fmt: skip
-    stmt = _insert(table).from_select(["mailing", "subject_id", "person_id", "email", "status", "attempts", "queued_at"], rows)
-    if hasattr(stmt, "on_conflict_do_nothing"):
-        stmt = stmt.on_conflict_do_nothing()
+    columns = ["mailing", "subject_id", "person_id", "email", "status", "attempts", "queued_at"]
+    stmt = insert_skipping_duplicates(table).from_select(columns, rows)
     return db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
 
 
