@@ -7,6 +7,7 @@ from flask import Flask
 
 from crm.audit.labels import ACTION_LABELS, ENTITY_LABELS, audit_value, field_label
 from crm.contacts.models import OrganizationKind, Salutation
+from crm.events.models import InvitationStatus
 from crm.members.models import MembershipStatus, MembershipType
 
 LOCALE = "de_DE"
@@ -17,6 +18,7 @@ AUDIT_ENUMS = {
     ("memberships", "type"): MembershipType,
     ("organizations", "kind"): OrganizationKind,
     ("people", "salutation"): Salutation,
+    ("invitations", "status"): InvitationStatus,
 }
 
 

@@ -20,6 +20,7 @@ ENTITY_LABELS = {
     "organizations": "Organisation",
     "affiliations": "Funktion",
     "memberships": "Mitgliedschaft",
+    "invitations": "",  # the entry's label already reads "Einladung <Name> – <Veranstaltung>"
     "users": "Zugang",
     "segments": "Segment",
     "person_merges": "",
@@ -48,6 +49,9 @@ FIELD_LABELS = {
     "undone_at": "rückgängig gemacht am", "action": "Vorgang", "record": "Datensatz", "by": "durch",
     "changes": "Änderungen", "full_name": "Name",
     "consent.newsletter": "Einwilligung Newsletter", "consent.event_invitation": "Einwilligung Einladungen",
+    "companions": "Begleitpersonen", "companion_names": "Namen der Begleitung", "note": "Nachricht",
+    "deputy_name": "Vertretung", "deputy_email": "E-Mail der Vertretung", "needs": "Verpflegung und Barrierefreiheit",
+    "checked_in_at": "anwesend seit", "sent_at": "versandt am", "responded_at": "geantwortet am",
 }  # fmt: skip
 
 

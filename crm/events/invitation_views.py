@@ -22,6 +22,7 @@ from crm.events.needs import needs_counts, purge_needs as purge_event_needs
 from crm.events.participants import EXPORT_COLUMNS, STATUS_TAB, TABS, InvitationFilter, attendees, export_rows, tab_counts, with_people
 from crm.extensions import db
 from crm.mail.models import DeliveryStatus
+from crm.mail.transports import TransportError
 from crm.pagination import paginate
 from crm.security import roles_required
 
@@ -112,8 +113,12 @@ def send_test(event_id: int):
     segment, picked = _selection(request.form)
     if form.validate_on_submit():
         person = _sample_person(event, request.form)
-        sending.send_test(event, person, to_email=current_user.email, to_name=current_user.person.full_name)
-        flash(f"Die Testmail (so, wie {person.full_name} sie erhält) ist an {current_user.email} unterwegs.", "success")
+        try:
+            sending.send_test(event, person, to_email=current_user.email, to_name=current_user.person.full_name)
+        except TransportError as error:
+            flash(f"Die Testmail konnte nicht versandt werden. {error}", "error")
+        else:
+            flash(f"Die Testmail (so, wie {person.full_name} sie erhält) ist an {current_user.email} unterwegs.", "success")
     return redirect(url_for("invitations.new", event_id=event.id, **_selection_args(segment, picked)))
 
 

@@ -8,7 +8,9 @@ from sqlalchemy.orm import selectinload
 from crm.contacts.export import Column, rows_in_batches
 from crm.contacts.models import Affiliation, Person
 from crm.contacts.search import fold, like_escape
-from crm.events.models import Event, Invitation, InvitationStatus
+from crm.events.invitations import is_over
+from crm.events.links import rsvp_token
+from crm.events.models import Event, EventStatus, Invitation, InvitationStatus
 from crm.extensions import db
 from crm.templating import datetime_short_de
 
@@ -130,10 +132,6 @@ def waitlist_position(invitation: Invitation) -> int | None:
 
 def for_person(person) -> list[tuple[Invitation, str | None]]:
     """A person's invitations, newest event first, each with a token for its answer page while it can be used."""
-    from crm.events.invitations import is_over
-    from crm.events.links import rsvp_token
-    from crm.events.models import EventStatus
-
     invitations = db.session.scalars(
         sa.select(Invitation).join(Event).where(Invitation.person_id == person.id).order_by(Event.starts_at.desc())
     ).all()

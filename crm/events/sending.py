@@ -115,9 +115,22 @@ def render_delivery(delivery: Delivery):
     if invitation.status not in STILL_APPLIES[kind]:
         raise pipeline.SkipDelivery(f"Die Person hat inzwischen „{invitation.status.label}“.")
     event, person = invitation.event, invitation.person
+    if kind == CHANGED and _superseded(delivery, event):
+        raise pipeline.SkipDelivery("Eine neuere Änderungsmitteilung ersetzt diese.")
     subject, html, text = compose(kind, event, person, rsvp_url(invitation), invitation)
     cc = None if kind == INVITATION else _deputy_copy(invitation)
     return _message(recipient(person.full_name, delivery.email), subject, html, text, event, cc)
+
+
+def _superseded(delivery: Delivery, event: Event) -> bool:
+    """A change notice that waited while another change was made: the newer one says it all."""
+    if delivery.mailing == f"{CHANGED}:{event.ical_sequence}":
+        return False
+    newer = sa.select(Delivery.id).where(
+        Delivery.mailing == f"{CHANGED}:{event.ical_sequence}", Delivery.subject_id == event.id,
+        Delivery.person_id == delivery.person_id,
+    )  # fmt: skip
+    return db.session.scalar(newer) is not None
 
 
 def _invitation_sent(mailing: str, event_id: int, person_ids: list[int]) -> None:

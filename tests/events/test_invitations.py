@@ -106,7 +106,7 @@ def test_the_token_reveals_nothing_and_finds_its_invitation(make):
     assert rsvp_token(other) != token
 
 
-@pytest.mark.parametrize("mangle", [lambda t: t[:-2] + "xy", lambda t: "x" + t, lambda t: "", lambda t: t.replace(".", "", 1)])
+@pytest.mark.parametrize("mangle", [lambda t: t[:-5] + ("A" if t[-5] != "A" else "B") + t[-4:], lambda t: "x" + t, lambda t: "", lambda t: t.replace(".", "", 1)])
 def test_tampered_tokens_are_refused(make, mangle):
     token = rsvp_token(make.invitation())
     with pytest.raises(TokenInvalid):
