@@ -25,14 +25,14 @@ COMPANION_CHOICES = [(n, "keine" if n == 0 else str(n)) for n in range(MAX_COMPA
 class RsvpForm(FlaskForm):
     """What an invited person answers on their personal page."""
 
-    status = RadioField("Ihre Antwort", choices=[(s.value, ANSWER_LABELS[s]) for s in ANSWERS],
+    status = RadioField("Kommen Sie?", choices=[(s.value, ANSWER_LABELS[s]) for s in ANSWERS],
                         validators=[DataRequired("Bitte wählen Sie eine Antwort aus.")])  # fmt: skip
     companions = SelectField("Begleitpersonen", choices=COMPANION_CHOICES, coerce=int, default=0)
     companion_names = StringField("Namen der Begleitung", filters=[strip], validators=[Optional(), Length(max=500, message=TOO_LONG)])
     deputy_name = StringField("Name der Vertretung", filters=[strip], validators=[Optional(), Length(max=200, message=TOO_LONG)])
     deputy_email = EmailField("E-Mail-Adresse der Vertretung", filters=[strip],
                               validators=[Optional(), Email(EMAIL), Length(max=254, message=TOO_LONG)])  # fmt: skip
-    needs = MultiCheckboxField("Verpflegung und Barrierefreiheit", choices=list(NEEDS.items()), coerce=str)
+    needs = MultiCheckboxField("Bitte berücksichtigen", choices=list(NEEDS.items()), coerce=str)
     needs_other = StringField("Weitere Bedürfnisse", filters=[strip], validators=[Optional(), Length(max=500, message=TOO_LONG)])
     note = TextAreaField("Nachricht an die Geschäftsstelle", filters=[strip], validators=[Optional(), Length(max=2000, message=TOO_LONG)])
 

@@ -1,6 +1,7 @@
 """The office's invitation pages of an event: invite, follow the answers, remind, export, sign-in list,
 check-in at the door, move or cancel. Staff only."""
 from datetime import date
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -14,7 +15,7 @@ from crm.errors import saved
 from crm.events import sending
 from crm.events.invitation_forms import REMINDERS, MoveForm, OfficeAnswerForm, ReminderForm
 from crm.events.invitations import (
-    INVITATION, check_in as record_check_in, closed_reason, fill_from_waitlist, free_places, invite, is_over,
+    CONCERNED, INVITATION, check_in as record_check_in, closed_reason, fill_from_waitlist, free_places, invite, is_over,
     places_taken, preview_recipients, respond, status_counts,
 )  # fmt: skip
 from crm.events.models import Event, EventStatus, Invitation, InvitationStatus
@@ -55,6 +56,19 @@ def _selection_args(segment: Segment | None, picked: list[int], **extra) -> dict
 
 def _flash_refusal(form, fallback: str = "Das hat nicht geklappt. Bitte versuchen Sie es erneut.") -> None:
     flash(" ".join(form.form_errors) or fallback, "error")
+
+
+def _submitted(form, event: Event, write: Callable[[], Any]) -> tuple[bool, Any]:
+    """Validate, run the service write and commit, then send the mails it queued: (done, the write's result)."""
+    result: list = []
+    if form.validate_on_submit() and saved(form, lambda: result.append(write())):
+        sending.deliver(event)
+        return True, result[0]
+    return False, None
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
 
 
 @bp.get("/<int:event_id>/einladungen/")
@@ -128,12 +142,9 @@ def send(event_id: int):
     event = _event(event_id)
     form = EmptyForm()
     segment, picked = _selection(request.form)
-    created: list[int] = []
-    write = lambda: created.append(invite(event, segment=segment, person_ids=picked, actor=current_user))  # noqa: E731
-    if form.validate_on_submit() and saved(form, write):
-        sending.deliver(event)
-        number = created[0]
-        flash(f"{number} {'Einladung wird' if number == 1 else 'Einladungen werden'} versandt." if number
+    done, number = _submitted(form, event, lambda: invite(event, segment=segment, person_ids=picked, actor=current_user))
+    if done:
+        flash(f"{_count(number, 'Einladung wird', 'Einladungen werden')} versandt." if number
               else "Alle Ausgewählten sind bereits eingeladen; es wurde nichts erneut versandt.", "success")  # fmt: skip
         return redirect(url_for("invitations.index", event_id=event.id))
     _flash_refusal(form)
@@ -146,8 +157,8 @@ def edit(event_id: int, invitation_id: int):
     event = _event(event_id)
     invitation = _invitation(event, invitation_id)
     form = OfficeAnswerForm.for_invitation(invitation)
-    if form.validate_on_submit() and saved(form, lambda: respond(invitation, form.answer(), actor=current_user)):
-        sending.deliver(event)  # mails to people who moved up from the waitlist
+    done, _ = _submitted(form, event, lambda: respond(invitation, form.answer(), actor=current_user))
+    if done:  # people who moved up from the waitlist are told by _submitted
         if form.confirm.data:
             sending.confirm_answer(invitation)
         flash(f"Die Antwort von {invitation.person.full_name} ist gespeichert: {invitation.status.label}.", "success")
@@ -160,11 +171,9 @@ def edit(event_id: int, invitation_id: int):
 def remind(event_id: int):
     event = _event(event_id)
     form = ReminderForm()
-    queued: list[int] = []
-    write = lambda: queued.append(sending.queue_reminder(event, REMINDERS[form.kind.data]))  # noqa: E731
-    if form.validate_on_submit() and saved(form, write):
-        sending.deliver(event)
-        flash(f"{queued[0]} {'Erinnerung wird' if queued[0] == 1 else 'Erinnerungen werden'} versandt." if queued[0]
+    done, number = _submitted(form, event, lambda: sending.queue_reminder(event, REMINDERS[form.kind.data]))
+    if done:
+        flash(f"{_count(number, 'Erinnerung wird', 'Erinnerungen werden')} versandt." if number
               else "Niemand wartet auf diese Erinnerung: Alle Betroffenen haben sie schon erhalten.", "success")  # fmt: skip
     else:
         _flash_refusal(form)
@@ -175,10 +184,8 @@ def remind(event_id: int):
 @roles_required("office")
 def fill_waitlist(event_id: int):
     event = _event(event_id)
-    form = EmptyForm()
-    promoted: list[Invitation] = []
-    if form.validate_on_submit() and saved(form, lambda: promoted.extend(fill_from_waitlist(event, actor=current_user))):
-        sending.deliver(event)
+    done, promoted = _submitted(EmptyForm(), event, lambda: fill_from_waitlist(event, actor=current_user))
+    if done:
         flash(f"Von der Warteliste nachgerückt: {', '.join(i.person.full_name for i in promoted)}." if promoted
               else "Niemand auf der Warteliste passt in die freien Plätze.", "success")  # fmt: skip
     return redirect(url_for("invitations.index", event_id=event.id))
@@ -240,10 +247,9 @@ def check_in(event_id: int, invitation_id: int):
 def move(event_id: int):
     event = _event(event_id)
     form = MoveForm.for_event(event)
-    queued: list[int] = []
-    if form.validate_on_submit() and saved(form, lambda: queued.append(sending.move_event(event, **form.times(), actor=current_user))):
-        sending.deliver(event)
-        flash(f"Die Veranstaltung ist verlegt. {queued[0]} {'Person wird' if queued[0] == 1 else 'Personen werden'} "
+    done, number = _submitted(form, event, lambda: sending.move_event(event, **form.times(), actor=current_user))
+    if done:
+        flash(f"Die Veranstaltung ist verlegt. {_count(number, 'Person wird', 'Personen werden')} "
               "mit dem aktualisierten Kalendereintrag benachrichtigt.", "success")  # fmt: skip
         return redirect(url_for("invitations.index", event_id=event.id))
     return render_template("events/invitations/move.html", event=event, form=form)
@@ -254,14 +260,12 @@ def move(event_id: int):
 def cancel(event_id: int):
     event = _event(event_id)
     form = EmptyForm()
-    queued: list[int] = []
-    if form.validate_on_submit() and saved(form, lambda: queued.append(sending.cancel_event(event, actor=current_user))):
-        sending.deliver(event)
-        flash(f"Die Veranstaltung ist abgesagt. {queued[0]} {'Person wird' if queued[0] == 1 else 'Personen werden'} "
-              "benachrichtigt.", "success")  # fmt: skip
+    done, number = _submitted(form, event, lambda: sending.cancel_event(event, actor=current_user))
+    if done:
+        flash(f"Die Veranstaltung ist abgesagt. {_count(number, 'Person wird', 'Personen werden')} benachrichtigt.", "success")
         return redirect(url_for("invitations.index", event_id=event.id))
     counts = status_counts(event)
-    concerned = sum(counts[s] for s in (InvitationStatus.accepted, InvitationStatus.tentative, InvitationStatus.waitlisted))
+    concerned = sum(counts[s] for s in CONCERNED)
     return render_template("events/invitations/cancel.html", event=event, form=form, concerned=concerned)
 
 

@@ -3,7 +3,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from crm.contacts.export import Column, rows_in_batches
 from crm.contacts.models import Affiliation, Person
@@ -134,7 +134,8 @@ def for_person(person) -> list[tuple[Invitation, str | None]]:
     """A person's invitations, newest event first, each with a token for its answer page while it can be used."""
     invitations = db.session.scalars(
         sa.select(Invitation).join(Event).where(Invitation.person_id == person.id).order_by(Event.starts_at.desc())
-    ).all()
+        .options(contains_eager(Invitation.event))
+    ).all()  # fmt: skip
     return [
         (i, rsvp_token(i) if i.event.status != EventStatus.cancelled and not is_over(i.event) else None) for i in invitations
     ]

@@ -304,9 +304,9 @@ def confirm_answer(invitation: Invitation) -> None:
 
 def _confirm(invitation_id: int) -> None:
     invitation = db.session.get(Invitation, invitation_id)
-    person, event = invitation.person, invitation.event
-    if not person.email and not invitation.deputy_email:
+    if invitation is None or not (invitation.person.email or invitation.deputy_email):
         return
+    person, event = invitation.person, invitation.event
     subject = f"Ihre Antwort: {event.title}"
     context = _context(event, person, rsvp_url(invitation), invitation)
     to, cc = recipient(person.full_name, person.email) if person.email else None, None

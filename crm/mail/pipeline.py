@@ -165,7 +165,7 @@ def _finish(delivery: Delivery, attempts: int, status: DeliveryStatus, error: st
     delivery.claimed_until = None
 
 
-def _render(kind: MailingKind, batch: list[Delivery], now: datetime, result: DispatchResult) -> list[_Prepared]:
+def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult) -> list[_Prepared]:
     suppressed = set(
         db.session.scalars(sa.select(Suppression.email).where(Suppression.email.in_({d.email for d in batch if d.email})))
     )
@@ -258,7 +258,7 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
             batch = _claim(mailing, subject_id, size, clock)
             if not batch:
                 break
-            prepared = _render(kind, batch, clock, result)
+            prepared = _render(kind, batch, result)
             db.session.commit()  # the claim is visible to other workers, and nothing is locked while sending
             try:
                 sent_to = _send(transport, prepared, clock, result)
