@@ -1,1 +1,0 @@
-"""Tests of events: agenda, invitations, answers and their mails."""
