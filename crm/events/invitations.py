@@ -110,10 +110,15 @@ def preview_recipients(event: Event, segment: Segment | None, person_ids: list[i
     )  # fmt: skip
 
 
+def is_over(event: Event, now: datetime | None = None) -> bool:
+    """Ended (or marked done): answers stop, and the personal links with them."""
+    return event.status == EventStatus.done or event.ends_at <= (now or utcnow())
+
+
 def check_open_for_invitations(event: Event) -> None:
     if event.status == EventStatus.cancelled:
         raise ValidationFailed(None, "Die Veranstaltung ist abgesagt; es kann nicht mehr eingeladen werden.")
-    if event.status == EventStatus.done or event.ends_at <= utcnow():
+    if is_over(event):
         raise ValidationFailed(None, "Die Veranstaltung ist vorbei; es kann nicht mehr eingeladen werden.")
 
 
@@ -177,10 +182,6 @@ class Answer:
     deputy_email: str | None = None
     #: Dietary or access needs as written by format_needs() (Art. 9 DSGVO health data).
     needs: str | None = None
-
-
-def is_over(event: Event, now: datetime | None = None) -> bool:
-    return event.status == EventStatus.done or event.ends_at <= (now or utcnow())
 
 
 def closed_reason(event: Event, now: datetime | None = None) -> str | None:
