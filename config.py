@@ -40,6 +40,13 @@ class Config:
     SMTP_PASSWORD = env("SMTP_PASSWORD")
     SMTP_TLS = env("SMTP_TLS", "none")  # starttls | ssl | none
     SMTP_TIMEOUT = env_int("SMTP_TIMEOUT", 30)
+    # Bulk mailings (crm.mail.pipeline): messages per batch and commit, a rate limit (0: none),
+    # how long a worker's claim on a batch lasts, and retries of temporary failures with backoff.
+    MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 20)
+    MAIL_RATE_PER_SECOND = env_int("MAIL_RATE_PER_SECOND", 0)
+    MAIL_CLAIM_SECONDS = env_int("MAIL_CLAIM_SECONDS", 10 * 60)
+    MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 5 * 60)  # doubled after each attempt
+    MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 5)
 
     #: Absolute base URL for links in mails sent outside a request (CLI, workers).
     BASE_URL = env("BASE_URL", "http://127.0.0.1:5000")
@@ -50,6 +57,9 @@ class Config:
     INVITATION_MAX_AGE = env_int("INVITATION_MAX_AGE", 60 * 60 * 24 * 14)  # portal invitations
     LOGIN_LINK_MAX_AGE = env_int("LOGIN_LINK_MAX_AGE", 60 * 30)  # one-time login links
     EMAIL_CONFIRM_MAX_AGE = env_int("EMAIL_CONFIRM_MAX_AGE", 60 * 60 * 48)  # new email address
+    RSVP_LINK_MAX_AGE = env_int("RSVP_LINK_MAX_AGE", 60 * 60 * 24 * 400)  # event answers; also end with the event
+    REMINDER_OPEN_DAYS = env_int("REMINDER_OPEN_DAYS", 3)  # remind open invitations this long before the deadline
+    REMINDER_UPCOMING_DAYS = env_int("REMINDER_UPCOMING_DAYS", 2)  # remind participants this long before the start
     PASSWORD_MIN_LENGTH = 10
     LOGIN_THROTTLE_LIMIT = env_int("LOGIN_THROTTLE_LIMIT", 5)  # failures per window
     LOGIN_THROTTLE_WINDOW = env_int("LOGIN_THROTTLE_WINDOW", 15 * 60)  # seconds

@@ -7,7 +7,7 @@ from flask import Flask
 
 from crm.audit.labels import ACTION_LABELS, ENTITY_LABELS, audit_value, field_label
 from crm.contacts.models import OrganizationKind, Salutation
-from crm.events.models import EventKind, EventStatus, SessionKind
+from crm.events.models import EventKind, EventStatus, InvitationStatus, SessionKind
 from crm.members.models import MembershipStatus, MembershipType
 
 LOCALE = "de_DE"
@@ -21,6 +21,7 @@ AUDIT_ENUMS = {
     ("events", "status"): EventStatus,
     ("events", "kind"): EventKind,
     ("event_sessions", "kind"): SessionKind,
+    ("invitations", "status"): InvitationStatus,
 }
 
 

@@ -107,7 +107,7 @@ class Factories:
         self.db.session.commit()
         return user
 
-    def event(self, **kw):
+    def draft_event(self, **kw):
         """An event on 20 November 2018, 11:30–13:00 Berlin time (a draft unless `status` says otherwise)."""
         from datetime import datetime, timedelta, timezone
 
@@ -123,3 +123,39 @@ class Factories:
         self.db.session.add(event)
         self.db.session.flush()
         return event
+
+    def event(self, *, agenda: bool = False, **kw):
+        """A published workshop two weeks ahead; agenda=True adds two sessions, the first with a speaker."""
+        import uuid
+        from datetime import timedelta
+
+        from crm.events.models import Event, EventKind, EventSession, EventStatus, SessionSpeaker
+        from crm.extensions import utcnow
+
+        starts_at = kw.pop("starts_at", utcnow().replace(second=0, microsecond=0) + timedelta(days=14))
+        kw.setdefault("title", f"Werkstatt Digitale Verwaltung {next(_seq)}")
+        kw.setdefault("kind", EventKind.workshop)
+        kw.setdefault("status", EventStatus.published)
+        kw.setdefault("ends_at", starts_at + timedelta(hours=5))
+        kw.setdefault("ical_uid", f"{uuid.uuid4()}@crm.test")
+        event = Event(starts_at=starts_at, **kw)
+        if agenda:
+            opening = EventSession(position=0, title="Begrüßung und Impuls", starts_at=starts_at, ends_at=starts_at + timedelta(minutes=30))
+            opening.speakers.append(SessionSpeaker(person=self.person(first_name="Michael", last_name="Dreier"), role_text="Bürgermeister"))
+            event.sessions += [opening, EventSession(position=1, title="Werkstattgespräche", starts_at=starts_at + timedelta(hours=1))]
+        self.db.session.add(event)
+        self.db.session.flush()
+        return event
+
+    def invitation(self, event=None, person=None, **kw):
+        """An invitation whose mail went out (status sent); its link works (crm.events.links)."""
+        from crm.events.links import token_digest
+        from crm.events.models import Invitation, InvitationStatus
+
+        event = event or self.event()
+        person = person or self.person(invitation_consent=True)
+        kw.setdefault("status", InvitationStatus.sent)
+        invitation = Invitation(event=event, person=person, token_digest=token_digest(event, person.id), **kw)
+        self.db.session.add(invitation)
+        self.db.session.flush()
+        return invitation

@@ -111,6 +111,24 @@ ROUTES = [
     ("events.remove_speaker", "POST", "/veranstaltungen/mitwirkende/{speaker}/entfernen", STAFF),
     ("events.move_speaker", "POST", "/veranstaltungen/mitwirkende/{speaker}/verschieben", STAFF),
     ("events.suggest_people", "GET", "/veranstaltungen/personen-vorschlaege?q=beispiel", STAFF),
+    ("invitations.index", "GET", "/veranstaltungen/{event}/einladungen/?status=accepted", STAFF),
+    ("invitations.new", "GET", "/veranstaltungen/{event}/einladungen/neu?q=beispiel", STAFF),
+    ("invitations.send", "POST", "/veranstaltungen/{event}/einladungen/neu", STAFF),
+    ("invitations.preview_mail", "GET", "/veranstaltungen/{event}/einladungen/neu/vorschau", STAFF),
+    ("invitations.send_test", "POST", "/veranstaltungen/{event}/einladungen/neu/test", STAFF),
+    ("invitations.edit", "GET", "/veranstaltungen/{event}/einladungen/{invitation}", STAFF),
+    ("invitations.remind", "POST", "/veranstaltungen/{event}/einladungen/erinnern", STAFF),
+    ("invitations.fill_waitlist", "POST", "/veranstaltungen/{event}/einladungen/warteliste", STAFF),
+    ("invitations.export", "GET", "/veranstaltungen/{event}/einladungen/export.xlsx", STAFF),
+    ("invitations.needs_export", "GET", "/veranstaltungen/{event}/einladungen/verpflegung.csv", STAFF),
+    ("invitations.signin", "GET", "/veranstaltungen/{event}/einladungen/unterschriften", STAFF),
+    ("invitations.checkin", "GET", "/veranstaltungen/{event}/einladungen/einlass?q=beispiel", STAFF),
+    ("invitations.check_in", "POST", "/veranstaltungen/{event}/einladungen/{invitation}/einlass", STAFF),
+    ("invitations.move", "GET", "/veranstaltungen/{event}/einladungen/verlegen", STAFF),
+    ("invitations.cancel", "GET", "/veranstaltungen/{event}/einladungen/absagen", STAFF),
+    ("invitations.purge_needs", "POST", "/veranstaltungen/{event}/einladungen/gesundheitsangaben-loeschen", STAFF),
+    ("rsvp.show", "GET", "/teilnahme/invalid-token", ALL),
+    ("rsvp.calendar", "GET", "/teilnahme/invalid-token/kalender.ics", ALL),
 ]
 
 
@@ -133,12 +151,13 @@ def test_route_access(client, login, make, role, endpoint, method, path, allowed
     event = make.event()
     session = add_session(event, {"title": "Eröffnung", "starts_at": event.starts_at}, actor=None)
     speaker = add_speaker(session, person2, actor=None)
+    invitation = make.invitation(event=event, person=other.person)
     url = path.format(
         user=other.id, person=other.person_id, organization=organization.id, affiliation=affiliation.id,
         segment=segment.id, job=job.id, person2=person2.id, merge=make.merge().id,
         request=make.change_request(other.person).id,
         membership=make.membership(organization=organization).id,
-        event=event.id, session=session.id, speaker=speaker.id,
+        event=event.id, session=session.id, speaker=speaker.id, invitation=invitation.id,
     )  # fmt: skip
     db.session.commit()  # as in real use: a view that rolls back a refused write keeps these
     response = client.open(url, method=method)

@@ -20,6 +20,7 @@ ENTITY_LABELS = {
     "organizations": "Organisation",
     "affiliations": "Funktion",
     "memberships": "Mitgliedschaft",
+    "invitations": "",  # the entry's label already reads "Einladung <Name> – <Veranstaltung>"
     "users": "Zugang",
     "segments": "Segment",
     "person_merges": "",
@@ -56,6 +57,9 @@ FIELD_LABELS = {
     "capacity": "Plätze", "rsvp_deadline": "Anmeldeschluss", "track": "Spur", "order": "Reihenfolge",
     "role_text": "Funktion im Programm", "affiliation_text": "Organisation im Programm", "event_id": "Veranstaltung",
     "session_id": "Programmpunkt", "summary": "Zusammenfassung",
+    "companions": "Begleitpersonen", "companion_names": "Namen der Begleitung", "note": "Nachricht",
+    "deputy_name": "Vertretung", "deputy_email": "E-Mail der Vertretung", "needs": "Verpflegung und Barrierefreiheit",
+    "checked_in_at": "anwesend seit", "sent_at": "versandt am", "responded_at": "geantwortet am",
 }  # fmt: skip
 
 

@@ -15,7 +15,10 @@ from crm.events import agenda as agenda_services
 from crm.events.display import TEMPLATE_FILTERS
 from crm.events.filters import EventFilter, event_years
 from crm.events.forms import KIND_CHOICES, EventForm, MoveForm, SessionForm, SpeakerForm, SpeakerTextForm, StatusForm
+from crm.events import sending
 from crm.events.ics import event_calendar
+from crm.events.invitations import status_counts
+from crm.events.needs import purge_needs
 from crm.events.models import Event, EventSession, EventStatus, SessionSpeaker
 from crm.events.services import change_status, create_event, delete_event, event_history, next_statuses, update_event
 from crm.extensions import db
@@ -107,6 +110,7 @@ def _render_show(event: Event, status_form: StatusForm | None = None):
         history=event_history(event),
         status_form=status_form or StatusForm(),
         status_actions=[(status, STATUS_ACTIONS[status]) for status in next_statuses(event)],
+        answer_counts={status: n for status, n in status_counts(event).items() if n},
     )
 
 
@@ -132,11 +136,30 @@ def new():
 def edit(event_id: int):
     event = _event(event_id)
     form = EventForm.for_event(event)
-    ok, _ = _run(form, lambda: update_event(event, form.event_data(), actor=current_user))
+    ok, told = _run(form, lambda: _update_and_notify(event, form.event_data()))
     if ok:
-        flash("Die Änderungen wurden gespeichert.", "success")
+        sending.deliver(event)
+        flash("Die Änderungen wurden gespeichert." + (f" {told} Angemeldete erhalten eine Nachricht mit dem neuen Kalendereintrag." if told else ""), "success")
         return redirect(url_for("events.show", event_id=event.id))
     return render_template("events/office/form.html", form=form, event=event)
+
+
+#: Changes the people who accepted must hear about (with an updated calendar entry).
+NOTICE_FIELDS = {"starts_at", "ends_at", "venue", "room", "street", "postal_code", "city", "online_url"}
+
+
+def _update_and_notify(event: Event, data: dict) -> int:
+    changes = update_event(event, data, actor=current_user)
+    return sending.notify_change(event) if NOTICE_FIELDS & changes.keys() else 0
+
+
+def _change_status_and_notify(event: Event, status: str) -> None:
+    """A cancellation reaches everyone concerned; when the event is done, its health data goes (Art. 9)."""
+    change_status(event, status, actor=current_user)
+    if event.status == EventStatus.cancelled:
+        sending.notify_cancellation(event)
+    elif event.status == EventStatus.done:
+        purge_needs(event, actor=current_user)
 
 
 @bp.post("/<int:event_id>/status")
@@ -144,8 +167,9 @@ def edit(event_id: int):
 def set_status(event_id: int):
     event = _event(event_id)
     form = StatusForm()
-    ok, _ = _run(form, lambda: change_status(event, form.status.data, actor=current_user))
+    ok, _ = _run(form, lambda: _change_status_and_notify(event, form.status.data))
     if ok:
+        sending.deliver(event)
         flash(f"„{event.title}“ ist jetzt {event.status.label}.", "success")
         return redirect(url_for("events.show", event_id=event.id))
     return _render_show(_event(event_id), form)

@@ -1,9 +1,20 @@
 """Building MIME messages: every message has text/plain and HTML parts, Message-ID and Date."""
+from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from crm.extensions import utcnow
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message, e.g. ("veranstaltung.ics", "text/calendar", b"...", {"method": "PUBLISH"})."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    params: dict[str, str] = field(default_factory=dict)
 
 
 def sender_domain(from_header: str) -> str:
@@ -20,8 +31,9 @@ def build_message(
     html: str | None = None,
     reply_to: str | None = None,
     headers: dict[str, str] | None = None,
+    attachments: list[Attachment] | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative message ready for any transport."""
+    """A multipart/alternative message ready for any transport (multipart/mixed with attachments)."""
     msg = EmailMessage()
     msg["Subject"] = subject
     msg["From"] = sender
@@ -36,6 +48,11 @@ def build_message(
     msg.set_content(text, cte="quoted-printable")
     if html:
         msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    for attachment in attachments or ():
+        maintype, _, subtype = attachment.content_type.partition("/")
+        msg.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename, params=attachment.params
+        )
     return msg
 
 

@@ -12,7 +12,16 @@ from crm.extensions import utcnow
 
 
 class TransportError(RuntimeError):
-    """The message could not be handed over; the German message says why."""
+    """The message could not be handed over; the German message says why.
+
+    `permanent`: the server answered 5xx, trying again will not help. `connection`: the server could
+    not be reached or dropped the connection, so the next message would fail the same way.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, connection: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+        self.connection = connection
 
 
 class SMTPTransport:
@@ -42,15 +51,27 @@ class SMTPTransport:
                 self._smtp = self._connect()
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            raise TransportError(f"Der Mailserver {self.host}:{self.port} ist nicht erreichbar: {exc}") from exc
+            raise TransportError(
+                f"Der Mailserver {self.host}:{self.port} ist nicht erreichbar: {exc}", connection=True
+            ) from exc
         try:
             # smtplib wants CRLF line ends already; a strict server rejects bare LF.
             self._smtp.sendmail(envelope_sender(msg), recipients, wire_bytes(msg))
         except smtplib.SMTPRecipientsRefused as exc:
-            raise TransportError(f"Der Mailserver hat die Empfängeradresse abgelehnt: {exc.recipients}") from exc
+            permanent = all(code >= 500 for code, _ in exc.recipients.values())
+            raise TransportError(
+                f"Der Mailserver hat die Empfängeradresse abgelehnt: {exc.recipients}", permanent=permanent
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            self.close()
+            raise TransportError(
+                f"Der Mailserver {self.host}:{self.port} hat die Nachricht abgelehnt: {exc}", permanent=exc.smtp_code >= 500
+            ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            raise TransportError(f"Der Mailserver {self.host}:{self.port} hat die Nachricht abgelehnt: {exc}") from exc
+            raise TransportError(
+                f"Der Mailserver {self.host}:{self.port} hat die Nachricht abgelehnt: {exc}", connection=True
+            ) from exc
 
     def close(self) -> None:
         if self._smtp is not None:

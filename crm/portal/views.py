@@ -13,6 +13,7 @@ from crm.auth import tokens
 from crm.auth.forms import EmptyForm
 from crm.contacts.models import Consent, Tag
 from crm.errors import saved
+from crm.events.participants import for_person as invitations_for
 from crm.extensions import db
 from crm.members.models import Membership
 from crm.portal import services
@@ -37,7 +38,7 @@ def index():
         sa.select(ChangeRequest).where(ChangeRequest.person_id == person.id).order_by(ChangeRequest.created_at.desc())
     ).all()
     return render_template("portal/index.html", person=person, memberships=memberships, consents=consents,
-                           requests=requests, form=EmptyForm())  # fmt: skip
+                           requests=requests, invitations=invitations_for(person), form=EmptyForm())  # fmt: skip
 
 
 @bp.route("/profil", methods=["GET", "POST"])

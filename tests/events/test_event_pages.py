@@ -38,7 +38,7 @@ def calendar(db, make):
         ("Nächste Woche", now + timedelta(days=7), EventStatus.published, EventKind.general_assembly),
         ("Abgesagt", now + timedelta(days=30), EventStatus.cancelled, EventKind.exchange),
     ]:
-        make.event(title=title, starts_at=start, status=status, kind=kind, city="Köln" if "Stuttgart" in title else None)
+        make.draft_event(title=title, starts_at=start, status=status, kind=kind, city="Köln" if "Stuttgart" in title else None)
     db.session.commit()
 
 
@@ -181,12 +181,12 @@ def status_buttons(markup: str) -> list[str]:
     [("draft", ["Veröffentlichen"]), ("published", ["Als durchgeführt abschließen", "Absagen"]), ("done", []), ("cancelled", [])],
 )
 def test_detail_offers_only_the_allowed_status_changes(client, make, office, status, buttons):
-    event = make.event(status=EventStatus(status))
+    event = make.draft_event(status=EventStatus(status))
     assert status_buttons(client.get(f"/veranstaltungen/{event.id}").get_data(as_text=True)) == buttons
 
 
 def test_publishing_and_a_refused_change(client, db, make, office):
-    event = make.event(starts_at=utcnow() + timedelta(days=10))
+    event = make.draft_event(starts_at=utcnow() + timedelta(days=10))
     db.session.commit()
     response = client.post(f"/veranstaltungen/{event.id}/status", data={"status": "published"}, follow_redirects=True)
     assert f"„{event.title}“ ist jetzt veröffentlicht." in flashes(response.get_data(as_text=True))
@@ -198,7 +198,7 @@ def test_publishing_and_a_refused_change(client, db, make, office):
 
 
 def test_a_draft_can_be_deleted_a_published_event_not(client, db, make, office):
-    draft, published = workshop(make, db), make.event(status=EventStatus.published)
+    draft, published = workshop(make, db), make.draft_event(status=EventStatus.published)
     db.session.commit()
     assert "4 Programmpunkte" in page_text(client.get(f"/veranstaltungen/{draft.id}/loeschen").get_data(as_text=True))
     response = client.post(f"/veranstaltungen/{draft.id}/loeschen", follow_redirects=True)
@@ -244,7 +244,7 @@ def test_list_and_detail_need_the_same_queries_for_small_and_large_agendas(clien
     small = (_queries_for(client, db, count_queries, "/veranstaltungen/"), _queries_for(client, db, count_queries, f"/veranstaltungen/{event.id}"))
     event = db.session.get(Event, event.id)
     for n in range(8):
-        make.event(title=f"Weitere {n}")
+        make.draft_event(title=f"Weitere {n}")
         session = agenda.add_session(event, {"title": f"Punkt {n}", "starts_at": at("2018-11-20 12:00")} | {"track": f"Raum {n}"}, actor=None)
         agenda.add_speaker(session, make.person(), actor=None)
     db.session.commit()

@@ -72,7 +72,7 @@ ALLOWED = {("draft", "published"), ("published", "done"), ("published", "cancell
 @pytest.mark.parametrize("start", [s.value for s in EventStatus])
 @pytest.mark.parametrize("target", [s.value for s in EventStatus])
 def test_only_the_allowed_status_changes_happen(db, make, office, start, target):
-    event = make.event(status=EventStatus(start))
+    event = make.draft_event(status=EventStatus(start))
     if (start, target) in ALLOWED:
         change_status(event, target, actor=office)
         assert event.status == target
@@ -88,14 +88,14 @@ def test_only_the_allowed_status_changes_happen(db, make, office, start, target)
 
 
 def test_an_event_is_done_only_once_it_has_begun(db, make, office):
-    event = make.event(status=EventStatus.published, starts_at=utcnow() + timedelta(days=3))
+    event = make.draft_event(status=EventStatus.published, starts_at=utcnow() + timedelta(days=3))
     with pytest.raises(ValidationFailed, match="erst abgeschlossen werden, wenn sie begonnen hat"):
         change_status(event, "done", actor=office)
 
 
 def test_unknown_status_is_refused(db, make, office):
     with pytest.raises(ValidationFailed, match="Diesen Status gibt es nicht."):
-        change_status(make.event(), "archived", actor=office)
+        change_status(make.draft_event(), "archived", actor=office)
 
 
 # --- calendar SEQUENCE ---------------------------------------------------------------------------
@@ -172,10 +172,10 @@ def test_update_returns_and_audits_only_real_changes(db, make, office):
 
 
 def test_only_drafts_without_invitations_can_be_deleted(db, make, office):
-    published = make.event(status=EventStatus.published)
+    published = make.draft_event(status=EventStatus.published)
     with pytest.raises(ValidationFailed, match="Nur Entwürfe können gelöscht werden"):
         delete_event(published, actor=office)
-    invited = make.event()
+    invited = make.draft_event()
     db.session.add(Invitation(event=invited, person=make.person(), token_digest="a" * 64))
     with pytest.raises(ValidationFailed, match="bereits Einladungen"):
         delete_event(invited, actor=office)

@@ -48,7 +48,7 @@ def test_parallel_sessions_are_columns_of_the_timetable(client, office, event):
 
 
 def test_an_all_day_event_prints_only_its_date(client, db, make, office):
-    event = make.event(title="Regionalkonferenz Kiel", all_day=True, starts_at=at("2016-01-27 00:00"), ends_at=at("2016-01-27 23:59"), city="Kiel")
+    event = make.draft_event(title="Regionalkonferenz Kiel", all_day=True, starts_at=at("2016-01-27 00:00"), ends_at=at("2016-01-27 23:59"), city="Kiel")
     db.session.commit()
     page = page_text(client.get(f"/veranstaltungen/{event.id}/programm").get_data(as_text=True))
     assert "Datum Mittwoch, 27. Januar 2016 Ort Kiel" in page
@@ -87,7 +87,7 @@ def test_a_cosmetic_change_keeps_the_calendar_version(client, db, office, event)
 
 
 def test_an_all_day_event_is_a_date_in_the_calendar_and_a_cancelled_one_says_so(client, db, make, office):
-    event = make.event(title="Zukunftsworkshop Drehbuch Digitale Kommune", all_day=True, status=EventStatus.published,
+    event = make.draft_event(title="Zukunftsworkshop Drehbuch Digitale Kommune", all_day=True, status=EventStatus.published,
                        starts_at=at("2016-01-27 00:00"), ends_at=at("2016-01-27 23:59"))  # fmt: skip
     db.session.commit()
     entry = calendar_entry(client, event)

@@ -1,0 +1,294 @@
+"""The delivery pipeline of every bulk mailing: invitations and reminders now, newsletters later.
+
+queue() writes one Delivery row per recipient in one set-based statement; the unique key
+(mailing, subject_id, person_id) means nobody is queued twice, however often sending is started.
+
+dispatch() works through the queued rows batch by batch: it claims a batch (claimed_until) and
+renders each message with the renderer registered for the mailing's kind, commits, sends over one
+reused connection with no transaction open (on SQLite an open transaction would lock the web app
+out), then records what happened and commits again. Memory stays constant: one batch at a time.
+An exception while sending records what went out and releases the rest, so the next run sends
+each remaining message once; a crashed worker's claim runs out after MAIL_CLAIM_SECONDS. Only a
+hard kill between handing over and recording can repeat messages, at most one batch.
+
+A mailing is named "<kind>" or "<kind>:<variant>" ("event_changed:3": one notice per change); the
+kind picks the renderer.
+"""
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Callable, Iterable
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crm.contacts.models import Person
+from crm.extensions import db, utcnow
+from crm.mail.models import Delivery, DeliveryStatus, Suppression, SuppressionReason
+from crm.mail.transports import TransportError, get_transport
+from crm.tasks import run_in_background
+
+logger = logging.getLogger(__name__)
+
+Renderer = Callable[[Delivery], EmailMessage]
+OnSent = Callable[[str, int, list[int]], None]
+
+QUEUE_CHUNK = 1000
+#: Enhanced status codes of a mailbox or domain that does not exist: the address is suppressed.
+HARD_BOUNCE = re.compile(r"\b5\.1\.(1|2|10)\b")
+
+
+class SkipDelivery(Exception):
+    """Raised by a renderer when the message no longer applies; the German reason is recorded."""
+
+
+@dataclass(frozen=True)
+class MailingKind:
+    render: Renderer
+    #: Called once per batch with (mailing, subject_id, ids of the people just sent to), before the commit.
+    on_sent: OnSent | None = None
+
+
+_KINDS: dict[str, MailingKind] = {}
+
+
+def register(kind: str, render: Renderer, *, on_sent: OnSent | None = None) -> None:
+    """Make `render(delivery) -> EmailMessage` build every message of mailings of `kind`."""
+    _KINDS[kind] = MailingKind(render, on_sent)
+
+
+def kind_of(mailing: str) -> str:
+    return mailing.partition(":")[0]
+
+
+# --- queueing ---------------------------------------------------------------------------------------------------
+
+
+def insert_skipping_duplicates(table: sa.Table):
+    """INSERT that leaves out rows violating a unique key (ON CONFLICT DO NOTHING on SQLite and PostgreSQL)."""
+    dialect = db.session.get_bind().dialect.name
+    module = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect)
+    # Elsewhere the NOT EXISTS conditions of the callers still keep out what was there before.
+    return module.insert(table).on_conflict_do_nothing() if module else sa.insert(table)
+
+
+def queue(mailing: str, subject_id: int, people: Iterable[int] | sa.Select) -> int:
+    """Queue `mailing` about `subject_id` for `people` (ids or a SELECT of ids); returns the new rows.
+
+    People without an address, suppressed addresses and people already queued for this mailing are
+    left out in the same statement; the unique key catches a second start running at the same time.
+    """
+    db.session.flush()  # a Core INSERT does not autoflush: rows added in this transaction must count
+    if isinstance(people, sa.Select):
+        return _queue(mailing, subject_id, people)
+    ids = list(people)
+    return sum(_queue(mailing, subject_id, ids[i : i + QUEUE_CHUNK]) for i in range(0, len(ids), QUEUE_CHUNK))
+
+
+def _queue(mailing: str, subject_id: int, ids) -> int:
+    table = Delivery.__table__
+    already = sa.select(Delivery.id).where(
+        Delivery.mailing == mailing, Delivery.subject_id == subject_id, Delivery.person_id == Person.id
+    )
+    suppressed = sa.select(Suppression.id).where(Suppression.email == Person.email)
+    rows = sa.select(
+        sa.literal(mailing, table.c.mailing.type), sa.literal(subject_id, table.c.subject_id.type), Person.id,
+        Person.email, sa.literal(DeliveryStatus.queued, table.c.status.type), sa.literal(0, table.c.attempts.type),
+        sa.literal(utcnow(), table.c.queued_at.type),
+    ).where(Person.id.in_(ids), Person.email.is_not(None), ~sa.exists(already), ~sa.exists(suppressed))  # fmt: skip
+    columns = ["mailing", "subject_id", "person_id", "email", "status", "attempts", "queued_at"]
+    stmt = insert_skipping_duplicates(table).from_select(columns, rows)
+    return db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
+
+
+def dispatch_later(mailing: str, subject_id: int) -> None:
+    """Send the queued rows in the background (at once in tests)."""
+    run_in_background(dispatch, mailing, subject_id)
+
+
+# --- dispatching ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DispatchResult:
+    sent: int = 0
+    failed: int = 0
+    retry: int = 0
+    #: Why dispatch stopped early (the mail server could not be reached); the rest waits for a later run.
+    stopped: str | None = None
+
+
+@dataclass
+class _Prepared:
+    delivery: Delivery
+    attempts: int
+    message: EmailMessage
+
+
+def _due(now: datetime):
+    return sa.or_(Delivery.claimed_until.is_(None), Delivery.claimed_until <= now)
+
+
+def _claim(mailing: str, subject_id: int, size: int, now: datetime) -> list[Delivery]:
+    """Claim up to `size` due rows for this worker; other workers skip them until the claim runs out."""
+    mine = sa.and_(
+        Delivery.mailing == mailing, Delivery.subject_id == subject_id, Delivery.status == DeliveryStatus.queued, _due(now)
+    )
+    # Two steps, not UPDATE … WHERE id IN (SELECT … LIMIT n): PostgreSQL may rescan such a subquery and
+    # claim more than n rows. FOR UPDATE SKIP LOCKED lets PostgreSQL workers take different rows; the
+    # repeated conditions in the UPDATE make a SQLite worker that read the same rows claim none of them.
+    candidates = db.session.scalars(
+        sa.select(Delivery.id).where(mine).order_by(Delivery.id).limit(size).with_for_update(skip_locked=True)
+    ).all()
+    if not candidates:
+        return []
+    until = now + timedelta(seconds=current_app.config["MAIL_CLAIM_SECONDS"])
+    stmt = sa.update(Delivery).where(Delivery.id.in_(candidates), mine).values(claimed_until=until).returning(Delivery.id)
+    ids = db.session.scalars(stmt.execution_options(synchronize_session=False)).all()
+    if not ids:
+        return []
+    return list(
+        db.session.scalars(
+            sa.select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id).execution_options(populate_existing=True)
+        )
+    )
+
+
+def _finish(delivery: Delivery, attempts: int, status: DeliveryStatus, error: str | None) -> None:
+    delivery.attempts = attempts
+    delivery.status = status
+    delivery.last_error = error
+    delivery.claimed_until = None
+
+
+def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult) -> list[_Prepared]:
+    suppressed = set(
+        db.session.scalars(sa.select(Suppression.email).where(Suppression.email.in_({d.email for d in batch if d.email})))
+    )
+    prepared = []
+    for delivery in batch:
+        try:
+            if not delivery.email or delivery.email in suppressed:
+                raise SkipDelivery("Keine oder eine gesperrte Adresse.")
+            message = kind.render(delivery)
+        except SkipDelivery as skip:
+            _finish(delivery, delivery.attempts, DeliveryStatus.failed, f"Entfallen: {skip}")
+            result.failed += 1
+            continue
+        except Exception as exc:  # one recipient's broken data must not stop everybody else's mail
+            logger.exception("Delivery %s of %s could not be rendered", delivery.id, delivery.mailing)
+            _finish(delivery, delivery.attempts + 1, DeliveryStatus.failed, f"Die Nachricht konnte nicht erstellt werden: {exc}")
+            result.failed += 1
+            continue
+        prepared.append(_Prepared(delivery, delivery.attempts, message))
+    return prepared
+
+
+def _failed(item: _Prepared, error: TransportError, now: datetime, result: DispatchResult) -> None:
+    """A refused message: retry later with backoff, or give up when permanent or tried often enough."""
+    config = current_app.config
+    attempts = item.attempts + 1
+    delivery = item.delivery
+    if error.permanent or attempts >= config["MAIL_MAX_ATTEMPTS"]:
+        _finish(delivery, attempts, DeliveryStatus.failed, str(error))
+        result.failed += 1
+        if error.permanent and HARD_BOUNCE.search(str(error)):
+            _suppress(item.message["To"].addresses[0].addr_spec, str(error))
+        return
+    _finish(delivery, attempts, DeliveryStatus.queued, str(error))
+    delivery.claimed_until = now + timedelta(seconds=config["MAIL_RETRY_SECONDS"] * 2 ** (attempts - 1))
+    result.retry += 1
+
+
+def _suppress(email: str, error: str) -> None:
+    if db.session.scalar(sa.select(Suppression.id).where(Suppression.email == email)) is None:
+        db.session.add(Suppression(email=email, reason=SuppressionReason.hard_bounce, note=error[:300]))
+        logger.info("Address %s suppressed after a hard bounce", email)
+
+
+def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchResult) -> list[int]:
+    """Hand the messages over; returns the ids of the people sent to. No transaction is open here."""
+    rate = current_app.config["MAIL_RATE_PER_SECOND"]
+    sent_to: list[int] = []
+    for index, item in enumerate(prepared):
+        try:
+            transport.send(item.message)
+        except TransportError as error:
+            _failed(item, error, now, result)
+            if error.connection:
+                result.stopped = str(error)
+                _release(prepared[index + 1 :], now + timedelta(seconds=current_app.config["MAIL_RETRY_SECONDS"]))
+                break
+            continue
+        except BaseException:
+            # Keep what went out, free the rest for the next run, then let the error propagate.
+            _release(prepared[index:], None)
+            raise
+        finally:
+            if rate:
+                time.sleep(1 / rate)
+        delivery = item.delivery
+        _finish(delivery, item.attempts + 1, DeliveryStatus.sent, None)
+        delivery.sent_at = utcnow()
+        delivery.message_id = item.message["Message-ID"]
+        sent_to.append(delivery.person_id)
+        result.sent += 1
+    return [person_id for person_id in sent_to if person_id is not None]
+
+
+def _release(items: list[_Prepared], until: datetime | None) -> None:
+    for item in items:
+        item.delivery.claimed_until = until
+
+
+def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | None = None, batch_size: int | None = None) -> DispatchResult:
+    """Send every due queued message of the mailing; safe to run twice, also at the same time."""
+    kind = _KINDS[kind_of(mailing)]
+    size = batch_size or current_app.config["MAIL_BATCH_SIZE"]
+    own_transport = transport is None
+    transport = transport or get_transport()
+    result = DispatchResult()
+    try:
+        while not result.stopped:
+            clock = now or utcnow()
+            batch = _claim(mailing, subject_id, size, clock)
+            if not batch:
+                break
+            prepared = _render(kind, batch, result)
+            db.session.commit()  # the claim is visible to other workers, and nothing is locked while sending
+            try:
+                sent_to = _send(transport, prepared, clock, result)
+            except BaseException:
+                db.session.commit()
+                raise
+            if sent_to and kind.on_sent:
+                kind.on_sent(mailing, subject_id, sent_to)
+            db.session.commit()
+    finally:
+        if own_transport:
+            transport.close()
+    logger.info("Mailing %s/%s: %s sent, %s failed, %s to retry", mailing, subject_id, result.sent, result.failed, result.retry)
+    return result
+
+
+def pending(now: datetime | None = None) -> list[tuple[str, int]]:
+    """(mailing, subject_id) of every mailing with messages waiting to be sent now."""
+    stmt = sa.select(Delivery.mailing, Delivery.subject_id).where(Delivery.status == DeliveryStatus.queued, _due(now or utcnow()))
+    return [tuple(row) for row in db.session.execute(stmt.distinct())]
+
+
+def dispatch_pending(now: datetime | None = None) -> DispatchResult:
+    """Resume everything that waits (after a crash, or retries that are due): for `flask mail dispatch`."""
+    total = DispatchResult()
+    for mailing, subject_id in pending(now):
+        if kind_of(mailing) not in _KINDS:
+            logger.warning("No renderer for mailing %s; left queued", mailing)
+            continue
+        result = dispatch(mailing, subject_id, now=now)
+        total.sent, total.failed, total.retry = total.sent + result.sent, total.failed + result.failed, total.retry + result.retry
+        total.stopped = total.stopped or result.stopped
+    return total
