@@ -16,7 +16,8 @@ from playwright.sync_api import expect
 from crm.auth.services import create_user
 from crm.contacts.models import Person, Salutation, Segment
 from crm.events.links import token_digest
-from crm.events.models import Event, EventKind, EventSession, EventStatus, Invitation, InvitationStatus, SessionSpeaker
+from crm.events.models import Event, EventKind, EventStatus, Invitation, InvitationStatus
+from crm.events.ics import BERLIN
 from crm.extensions import db, utcnow
 
 pytestmark = pytest.mark.e2e
@@ -37,16 +38,47 @@ def setting(live_server):
         shy = Person(first_name="Nora", last_name="Lotse", email="nora.lotse@example.org")
         speaker = Person(salutation=Salutation.herr, first_name="Michael", last_name="Dreier", email="dreier@example.org")
         segment = Segment(name="Digitallotsen", filters={"q": "lotse"})
-        start = utcnow().replace(second=0, microsecond=0) + timedelta(days=21)
-        event = Event(title="Werkstatt Digitale Dörfer", kind=EventKind.workshop, status=EventStatus.published, starts_at=start,
-                      ends_at=start + timedelta(hours=6), venue="Rathaus", city="Kaiserslautern", capacity=20,
-                      rsvp_deadline=start - timedelta(days=7), ical_uid="werkstatt-e2e@crm.test")  # fmt: skip
-        opening = EventSession(position=0, title="Begrüßung und Impuls", starts_at=start, ends_at=start + timedelta(minutes=30))
-        opening.speakers.append(SessionSpeaker(person=speaker, role_text="Bürgermeister"))
-        event.sessions += [opening, EventSession(position=1, title="Werkstattgespräche", starts_at=start + timedelta(hours=1))]
-        db.session.add_all([lena, max_, shy, speaker, segment, event])
+        db.session.add_all([lena, max_, shy, speaker, segment])
         db.session.commit()
-        return {"event_id": event.id}
+        return {"start": utcnow().replace(second=0, microsecond=0) + timedelta(days=21)}
+
+
+def create_event_in_browser(page, base_url, start) -> int:
+    """The office creates the workshop with its agenda and a speaker, then publishes it."""
+    local = start.astimezone(BERLIN)
+    page.goto(f"{base_url}/veranstaltungen/")
+    page.get_by_role("link", name="Neue Veranstaltung").click()
+    page.get_by_label("Titel", exact=True).fill("Werkstatt Digitale Dörfer")
+    page.get_by_label("Art", exact=True).select_option(label="Workshop")
+    page.get_by_label("Datum", exact=True).fill(local.strftime("%Y-%m-%d"))
+    page.get_by_label("Beginn", exact=True).fill(local.strftime("%H:%M"))
+    page.get_by_label("Ende", exact=True).fill((local + timedelta(hours=6)).strftime("%H:%M"))
+    page.get_by_label("Veranstaltungsort", exact=True).fill("Rathaus")
+    page.get_by_label("Ort", exact=True).fill("Kaiserslautern")
+    page.get_by_label("Plätze", exact=True).fill("20")
+    page.get_by_label("Anmeldeschluss", exact=True).fill((local - timedelta(days=7)).strftime("%Y-%m-%d"))
+    page.get_by_role("button", name="Veranstaltung anlegen").click()
+    page.wait_for_url(re.compile(r".*/veranstaltungen/\d+/ablauf$"))  # straight on to the agenda
+    event_id = int(re.search(r"/veranstaltungen/(\d+)/ablauf$", page.url).group(1))
+    form = page.locator("form", has=page.get_by_role("button", name="Hinzufügen"))
+    form.get_by_label("Beginn", exact=True).fill(local.strftime("%H:%M"))
+    form.get_by_label("Ende", exact=True).fill((local + timedelta(minutes=30)).strftime("%H:%M"))
+    form.get_by_label("Titel", exact=True).fill("Begrüßung und Impuls")
+    form.get_by_role("button", name="Hinzufügen").click()
+    form = page.locator("form", has=page.get_by_role("button", name="Hinzufügen"))
+    form.get_by_label("Beginn", exact=True).fill((local + timedelta(hours=1)).strftime("%H:%M"))
+    form.get_by_label("Titel", exact=True).fill("Werkstattgespräche")
+    form.get_by_role("button", name="Hinzufügen").click()
+    page.get_by_role("link", name="Bearbeiten und Mitwirkende").first.click()
+    page.get_by_label("Person", exact=True).fill("Michael Dreier")
+    page.get_by_label("Funktion im Programm", exact=True).fill("Bürgermeister")
+    page.get_by_role("button", name="Hinzufügen").click()
+    expect(page.get_by_role("heading", name="Mitwirkende (1)")).to_be_visible()
+
+    page.goto(f"{base_url}/veranstaltungen/{event_id}")
+    page.get_by_role("button", name="Veröffentlichen").click()
+    expect(page.get_by_role("heading", name="Status: veröffentlicht")).to_be_visible()
+    return event_id
 
 
 def log_in(page, base_url):
@@ -69,8 +101,9 @@ def mail_to(mailbox, address: str, subject: str):
 
 def test_office_invites_a_segment_the_invitee_accepts_and_is_checked_in(browser, page, live_server, setting, mailbox):
     app, base_url = live_server
-    invitations = f"{base_url}/veranstaltungen/{setting['event_id']}/einladungen"
     log_in(page, base_url)
+    event_id = create_event_in_browser(page, base_url, setting["start"])
+    invitations = f"{base_url}/veranstaltungen/{event_id}/einladungen"
 
     page.goto(f"{invitations}/neu")
     page.get_by_label("Segment", exact=True).select_option(label="Digitallotsen")
@@ -145,7 +178,10 @@ def test_office_invites_a_segment_the_invitee_accepts_and_is_checked_in(browser,
 def test_the_participant_download_is_complete_through_a_real_server(live_server, setting):
     app, base_url = live_server
     with app.app_context():
-        event = db.session.get(Event, setting["event_id"])
+        start = utcnow().replace(second=0, microsecond=0) + timedelta(days=30)
+        event = Event(title="Große Werkstatt", kind=EventKind.workshop, status=EventStatus.published, starts_at=start,
+                      ends_at=start + timedelta(hours=6), ical_uid="grosse-werkstatt-e2e@crm.test")  # fmt: skip
+        db.session.add(event)
         people = [Person(first_name="Tina", last_name=f"Teilnehmerin{i:04d}", email=f"tina{i}@example.org") for i in range(MANY)]
         db.session.add_all(people)
         db.session.flush()
@@ -153,10 +189,11 @@ def test_the_participant_download_is_complete_through_a_real_server(live_server,
                             for p in people])  # fmt: skip
         db.session.commit()
         expected = db.session.scalar(sa.select(sa.func.count()).where(Invitation.event_id == event.id))
+        event_id = event.id
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     form = opener.open(f"{base_url}/login").read().decode()
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
     opener.open(f"{base_url}/login", urllib.parse.urlencode({"csrf_token": token, "email": OFFICE, "password": PASSWORD}).encode())
-    body = opener.open(f"{base_url}/veranstaltungen/{setting['event_id']}/einladungen/export.csv").read().decode("utf-8-sig")
+    body = opener.open(f"{base_url}/veranstaltungen/{event_id}/einladungen/export.csv").read().decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(body), delimiter=";"))
     assert len(rows) - 1 == expected >= MANY
