@@ -6,6 +6,7 @@ consents and their audit rows, one COPY (PostgreSQL) or executemany (SQLite) per
 (crm.contacts.imports.sql). Should that fail, those rows are written one by one instead, so
 that only the faulty row is reported and nothing is half-written.
 """
+import functools
 import itertools
 import json
 
@@ -145,12 +146,11 @@ def _insert_people(importer, plans) -> None:
         v, org_id = plan.values, _org_id(importer, plan)
         label = " ".join(p for p in (v.get("title"), v.get("first_name"), v["last_name"]) if p)[:300]
         people.append((plan, person_id, label, importer.organization(org_id) if org_id else None))
-    keys = RoleKeys()
-    insert_rows(Person.__table__, PEOPLE_COLUMNS, (_person_row(p, person_id, org, now, keys) for p, person_id, _, org in people))
+    insert_rows(Person.__table__, PEOPLE_COLUMNS, (_person_row(p, person_id, org, now) for p, person_id, _, org in people))
     roles = [(person_id, label, org, p.values) for p, person_id, label, org in people if org is not None]
     role_ids = allocate_ids(Affiliation.__table__, len(roles))
     insert_rows(Affiliation.__table__, AFFILIATION_COLUMNS, (
-        (role_id, person_id, org.id, v.get("position"), v.get("department"), keys.role(v), True, now)
+        (role_id, person_id, org.id, v.get("position"), v.get("department"), _role_key(v.get("position"), v.get("department")), True, now)
         for role_id, (person_id, _, org, v) in zip(role_ids, roles)
     ))  # fmt: skip
     tag_ids = {fold(name): get_or_create_tag(name).id for p, *_ in people for name in p.new_tags}
@@ -168,36 +168,26 @@ def _insert_people(importer, plans) -> None:
     ))  # fmt: skip
 
 
-class RoleKeys:
-    """The search keys of new roles, each worked out once per batch (many rows share an organization
-    and a function)."""
-
-    def __init__(self) -> None:
-        self._roles: dict[tuple, str] = {}
-        self._contexts: dict[tuple, str] = {}
-
-    def role(self, values: dict) -> str:
-        key = (values.get("position"), values.get("department"))
-        if key not in self._roles:
-            self._roles[key] = search_key(*key)
-        return self._roles[key]
-
-    def context(self, organization, values: dict) -> str:
-        """Person.context_key of someone whose only role is this one."""
-        if organization is None:
-            return ""
-        key = (organization.id, values.get("position"), values.get("department"))
-        if key not in self._contexts:
-            self._contexts[key] = context_key_for([(organization.name, organization.short_name, organization.city, *key[1:])])
-        return self._contexts[key]
+@functools.lru_cache(maxsize=65536)  # many rows share a function, and an organization with it
+def _role_key(position: str | None, department: str | None) -> str:
+    return search_key(position, department)
 
 
-def _person_row(plan, person_id: int, organization, now, keys: RoleKeys) -> tuple:
+@functools.lru_cache(maxsize=65536)
+def _context_key(organization, position: str | None, department: str | None) -> str:
+    """Person.context_key of someone whose only role is this one."""
+    if organization is None:
+        return ""
+    return context_key_for([(organization.name, organization.short_name, organization.city, position, department)])
+
+
+def _person_row(plan, person_id: int, organization, now) -> tuple:
     v = plan.values
     first, last, email, salutation = v.get("first_name"), v["last_name"], v.get("email"), v.get("salutation")
+    context = _context_key(organization, v.get("position"), v.get("department"))
     return (
         person_id, salutation and salutation.value, *(v.get(k) for k in TEXT_FIELDS), "de",
-        search_key(first, last, email), sound(last), name_key(first, last), keys.context(organization, v), plan.consent, now, now,
+        search_key(first, last, email), sound(last), name_key(first, last), context, plan.consent, now, now,
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ name), checked and described. The dry run stops there. The import writes the bat
 (crm.contacts.imports.bulk): new people set-based, changes to existing records through the
 services, each such row inside its own SAVEPOINT, so a failing row never half-writes.
 """
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from crm.contacts.imports import lookup
 from crm.contacts.imports.bulk import write_batch
 from crm.contacts.imports.checks import ORGANIZATION_FIELDS, PERSON_FIELDS, RowError, check_row
 from crm.contacts.imports.fields import FIELDS
-from crm.contacts.imports.sql import insert_rows
+from crm.contacts.imports.sql import insert_rows, large_page_cache
 from crm.contacts.imports.reader import iter_rows
 from crm.contacts.imports.seen import SeenRows
 from crm.contacts.models import ImportJob, ImportRowResult, Organization, Person
@@ -318,21 +319,24 @@ class Importer:
         finally:
             self.seen.close()
 
-    def _finish_batch(self, batch) -> None:
-        if not batch:
-            return
-        plans = self.plan_batch(batch)
-        if not self.dry_run:
-            write_batch(self, plans)
-        counts = dict(self.job.counts)
-        for plan in plans:
-            counts[plan.action] += 1
+    def _report(self, plans: list[Plan]) -> None:
+        """The per-row report: a line per message (plain unchanged rows need none)."""
         job_id, headers = self.job.id, self.headers
         insert_rows(ImportRowResult.__table__, REPORT_COLUMNS, (
             (job_id, plan.row, plan.action, headers.get(name), message, plan.label)
             for plan in plans for name, message in plan.messages or [(None, "")] if plan.action != "unchanged" or message
         ))  # fmt: skip
-        self.job.counts = counts
+
+    def _finish_batch(self, batch) -> None:
+        if not batch:
+            return
+        with large_page_cache():
+            plans = self.plan_batch(batch)
+            if not self.dry_run:
+                write_batch(self, plans)
+            self._report(plans)
+        tally = Counter(plan.action for plan in plans)
+        self.job.counts = {action: n + tally[action] for action, n in self.job.counts.items()}
         self.job.processed_rows += len(plans)
         db.session.commit()
         # Keep the session small: the records of this batch are not needed again.

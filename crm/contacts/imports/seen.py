@@ -6,10 +6,9 @@ lives in a private temporary SQLite file (deleted when closed), not in memory: m
 however long the file is. Each batch fetches the keys it will ask about in one go (`prefetch`);
 what the batch adds is written back at its end (`flush`).
 """
+import json
 import sqlite3
 from typing import Iterable
-
-CHUNK = 500  # keys per query (SQLite's limit of bound parameters is far above)
 
 
 class SeenRows:
@@ -17,30 +16,25 @@ class SeenRows:
         self._db = sqlite3.connect("", isolation_level=None)  # "": a temporary file, removed on close
         self._db.execute("PRAGMA journal_mode = OFF")  # a scratch file: nothing to recover after a crash
         self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
-        self._rows: dict[str, int] = {}  # prefetched and new keys of the current batch
-        self._asked: set[str] = set()  # prefetched keys (with or without an earlier row)
+        self._batch: dict[str, int | None] = {}  # the keys the batch asked about or added: their first row
         self._new: list[tuple[str, int]] = []
 
     def prefetch(self, keys: Iterable[str]) -> None:
         """Look up the earlier rows of `keys` at once (the batch will ask about them)."""
-        wanted = sorted(key for key in set(keys) if key not in self._asked)  # in index order: fewer page visits
-        for start in range(0, len(wanted), CHUNK):
-            chunk = wanted[start : start + CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            self._rows.update(self._db.execute(f"SELECT key, row FROM seen WHERE key IN ({marks})", chunk))
-        self._asked.update(wanted)
+        wanted = sorted(set(keys) - self._batch.keys())  # in index order: fewer page visits
+        self._batch.update(dict.fromkeys(wanted))
+        self._batch.update(self._db.execute("SELECT key, row FROM seen WHERE key IN (SELECT value FROM json_each(?))", (json.dumps(wanted),)))
 
     def get(self, key: str) -> int | None:
         """The first row that mentioned `key`, if any."""
-        if key in self._rows or key in self._asked:
-            return self._rows.get(key)
+        if key in self._batch:
+            return self._batch[key]
         found = self._db.execute("SELECT row FROM seen WHERE key = ?", (key,)).fetchone()
         return found[0] if found else None
 
     def add(self, key: str, row: int) -> None:
         if self.get(key) is None:
-            self._rows[key] = row
-            self._asked.add(key)
+            self._batch[key] = row
             self._new.append((key, row))
 
     def flush(self) -> None:
@@ -48,7 +42,7 @@ class SeenRows:
         with self._db:  # one transaction, not one per key
             self._db.execute("BEGIN")
             self._db.executemany("INSERT INTO seen (key, row) VALUES (?, ?)", sorted(self._new))
-        self._rows, self._asked, self._new = {}, set(), []
+        self._batch, self._new = {}, []
 
     def close(self) -> None:
         self._db.close()
