@@ -273,6 +273,7 @@ class Importer:
         """Everything the batch's rows will ask the database and the register, fetched at once."""
         org_ids = {self.org_id(v) for _, v in cleaned} - {None}
         self.batch_organizations = lookup.organizations(org_ids)
+        known = lookup.people_by_email([v["email"] for _, v in cleaned if v.get("email")])
         by_org, by_city, same_name, seen_keys = set(), set(), set(), []
         for _, v in cleaned:
             if v.get("ags"):
@@ -284,6 +285,8 @@ class Importer:
             org_id = self.org_id(v)
             org_key = f"id:{org_id}" if org_id else f"ags:{v['ags']}" if v.get("ags") else f"name:{fold(v.get('organization'))}"
             seen_keys += self._person_keys(v, org_key)
+            if v.get("email") in known:
+                continue  # matched by email: no namesakes or duplicate candidates needed
             key = lookup.sound(v["last_name"])
             if org_id:
                 same_name.add((org_id, name_key(v.get("first_name"), v["last_name"])))
@@ -292,8 +295,7 @@ class Importer:
             if city:
                 by_city.add((key, city))
         self.seen.prefetch(seen_keys)
-        emails = [v["email"] for _, v in cleaned if v.get("email")]
-        return Batch(lookup.people_by_email(emails), lookup.neighbours(same_name, by_org, by_city))
+        return Batch(known, lookup.neighbours(same_name, by_org, by_city))
 
     def run(self) -> None:
         """Process every row, committing progress (and, for real, the data) every BATCH_SIZE rows."""
