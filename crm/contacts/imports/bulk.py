@@ -13,11 +13,11 @@ import json
 from crm.audit.models import AuditLog, jsonable
 from crm.audit.services import actor_label
 from crm.contacts.imports.checks import ORGANIZATION_FIELDS, PERSON_FIELDS, ROW_ERRORS
+from crm.contacts.imports.lookup import sound
 from crm.contacts.imports.sql import allocate_ids, insert_rows, stored
 from crm.contacts.models import (
     Affiliation, Consent, ConsentChannel, ConsentMethod, Organization, OrganizationKind, Person, person_tags,
 )  # fmt: skip
-from crm.contacts.imports.lookup import sound
 from crm.contacts.search import fold, name_key, search_key
 from crm.contacts.services import (
     add_affiliation, create_organization, create_person, get_or_create_tag, record_consent, set_tags,
@@ -153,7 +153,10 @@ def _insert_people(importer, plans) -> None:
         (role_id, person_id, org.id, v.get("position"), v.get("department"), _role_key(v.get("position"), v.get("department")), True, now)
         for role_id, (person_id, _, org, v) in zip(role_ids, roles)
     ))  # fmt: skip
-    tag_ids = {fold(name): get_or_create_tag(name).id for p, *_ in people for name in p.new_tags}
+    tag_ids: dict[str, int] = {}
+    for name in (name for p, *_ in people for name in p.new_tags):
+        if fold(name) not in tag_ids:  # the first spelling in the batch creates a new topic
+            tag_ids[fold(name)] = get_or_create_tag(name).id
     insert_rows(person_tags, ("person_id", "tag_id"), ((person_id, tag_ids[fold(name)]) for p, person_id, *_ in people for name in p.new_tags))
     insert_rows(Consent.__table__, CONSENT_COLUMNS, (
         (person_id, ConsentChannel.newsletter.value, p.consent, ConsentMethod.import_.value, importer.source, p.values.get("email"),
@@ -194,10 +197,7 @@ def _person_row(plan, person_id: int, organization, now) -> tuple:
 def _person_audit(head: tuple, plan, person_id: int, label: str) -> list[tuple]:
     """The audit rows of a new person: created, topics added, consent recorded."""
     values = plan.values
-    created = {
-        k: jsonable(value) for k in Person.AUDITED_FIELDS
-        if (value := "de" if k == "language" else values.get(k)) not in (None, "")
-    }  # as crm.audit.services.snapshot writes it  # fmt: skip
+    created = {k: jsonable(values[k]) for k in PERSON_FIELDS if values.get(k) not in (None, "")}  # as create_person's
     rows = [(*head, "create", "people", person_id, label, person_id, None, _json(created))]
     if plan.new_tags:
         rows.append((*head, "update", "people", person_id, label, person_id, None, _json({"tags": [[], sorted(plan.new_tags)]})))

@@ -18,9 +18,9 @@ from crm.contacts.imports import lookup
 from crm.contacts.imports.bulk import write_batch
 from crm.contacts.imports.checks import ORGANIZATION_FIELDS, PERSON_FIELDS, RowError, check_row
 from crm.contacts.imports.fields import FIELDS
-from crm.contacts.imports.sql import insert_rows, large_page_cache
 from crm.contacts.imports.reader import iter_rows
 from crm.contacts.imports.seen import SeenRows
+from crm.contacts.imports.sql import insert_rows, large_page_cache
 from crm.contacts.models import ImportJob, ImportRowResult, Organization, Person
 from crm.contacts.search import fold, name_key
 from crm.extensions import db
@@ -97,24 +97,28 @@ class Importer:
 
     def org_id(self, values: dict) -> int | None:
         """The id of the known organization a row names (by AGS, else by name)."""
-        return self.org_by_ags.get(values.get("ags")) or self.org_by_name.get(fold(values.get("organization")))
+        ags, name = values.get("ags"), values.get("organization")
+        return (self.org_by_ags.get(ags) if ags else None) or (self.org_by_name.get(fold(name)) if name else None)
 
     def find_organization(self, values: dict) -> tuple[lookup.Org | None, str | None]:
         """(existing organization or None, key of the organization this row means)."""
         ags, name = values.get("ags"), values.get("organization")
         if not ags and not name:
             return None, None
-        org_id = self.org_by_ags.get(ags) if ags else None
-        if org_id is None and name:
-            org_id = self.org_by_name.get(fold(name))
+        org_id = self.org_id(values)
         if org_id is None and ags and not name and self.seen.get(f"org ags:{ags}") is None:
             raise RowError("ags", f"Zum AGS {ags} gibt es keine Organisation; bitte den Namen angeben.")
         organization = self.organization(org_id) if org_id else None
         if organization is not None and ags and organization.ags and organization.ags != ags:
             raise RowError("ags", f"{organization.name} hat den AGS {organization.ags}, nicht {ags}.")
-        if organization is not None:
-            return organization, f"id:{organization.id}"
-        return None, f"ags:{ags}" if ags else f"name:{fold(name)}"
+        return organization, self.org_key(values, org_id)
+
+    @staticmethod
+    def org_key(values: dict, org_id: int | None) -> str:
+        """The key of the organization a row means: its id if known, else the AGS, else the name."""
+        if org_id:
+            return f"id:{org_id}"
+        return f"ags:{values['ags']}" if values.get("ags") else f"name:{fold(values.get('organization'))}"
 
     def organization(self, org_id: int) -> lookup.Org:
         if org_id not in self.batch_organizations:
@@ -283,8 +287,7 @@ class Importer:
             if not v.get("last_name"):
                 continue
             org_id = self.org_id(v)
-            org_key = f"id:{org_id}" if org_id else f"ags:{v['ags']}" if v.get("ags") else f"name:{fold(v.get('organization'))}"
-            seen_keys += self._person_keys(v, org_key)
+            seen_keys += self._person_keys(v, self.org_key(v, org_id))
             if v.get("email") in known:
                 continue  # matched by email: no namesakes or duplicate candidates needed
             key = lookup.sound(v["last_name"])
