@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from crm.contacts.duplicates import Candidate, candidate_pairs, gather
 from crm.contacts.imports.checks import PERSON_FIELDS
-from crm.contacts.models import Affiliation, Organization, Person, Tag, person_tags
 from crm.contacts.imports.sql import one_of
+from crm.contacts.models import Affiliation, Organization, Person, Tag, person_tags
 from crm.contacts.search import cologne_phonetic, fold
 from crm.extensions import db
 
@@ -64,6 +64,7 @@ class KnownPerson:
 
 
 def organizations(ids) -> dict[int, Org]:
+    """The organizations with these ids, by id."""
     if not ids:
         return {}
     columns = [Organization.__table__.c[name] for name in Org._fields]
@@ -73,7 +74,7 @@ def organizations(ids) -> dict[int, Org]:
 def known_people(condition) -> list[KnownPerson]:
     """The people matching `condition` (on Person), with their topics and current roles."""
     columns = [Person.id, *(Person.__table__.c[name] for name in PERSON_FIELDS), Person.newsletter_consent]
-    people = {row.id: KnownPerson(*row) for row in db.session.execute(sa.select(*columns).where(condition))}
+    people = {row.id: KnownPerson(**row._mapping) for row in db.session.execute(sa.select(*columns).where(condition))}
     if not people:
         return []
     for person_id, name in db.session.execute(
@@ -94,13 +95,13 @@ def people_by_email(emails) -> dict[str, KnownPerson]:
     return {person.email: person for person in known_people(one_of(Person.email, emails))} if emails else {}
 
 
-def unattached_namesake(first_name: str | None, last_name: str, sound: str) -> int | None:
+def unattached_namesake(first_name: str | None, last_name: str) -> int | None:
     """A person of this name without email and without a current role (all a row without email and
     organization can be matched by), or None."""
     has_role = sa.select(Affiliation.id).where(Affiliation.person_id == Person.id, Affiliation.is_current).exists()
     rows = db.session.execute(
         sa.select(Person.id, Person.first_name, Person.last_name)
-        .where(Person.name_phonetic == sound, Person.email.is_(None), ~has_role)
+        .where(Person.name_phonetic == sound(last_name), Person.email.is_(None), ~has_role)
         .order_by(Person.id)
     )  # fmt: skip
     first, last = fold(first_name), fold(last_name)
@@ -108,6 +109,8 @@ def unattached_namesake(first_name: str | None, last_name: str, sound: str) -> i
 
 
 class Neighbours(NamedTuple):
+    """People already at a batch's organizations whom its rows may mean."""
+
     #: (organization id, name key) -> [(person id, email)]: same-named people, to match rows without email
     colleagues: dict[tuple[int, str], list[tuple[int, str | None]]]
     #: (sound of the last name, organization id or folded city) -> duplicate candidates there
@@ -123,12 +126,12 @@ def neighbours(same_name: set[tuple[int, str]], by_org: set[tuple[str, int]], by
     colleagues: dict[tuple[int, str], list[tuple[int, str | None]]] = {}
     found: dict[int, Candidate] = {}
     sound_of: dict[int, str] = {}
-    for pid, title, first, last, email, key, sound, org_id, org_name, city in _people_at(sounds, same_name):
+    for pid, title, first, last, email, key, phonetic, org_id, org_name, city in _people_at(sounds, same_name):
         if (org_id, key) in same_name:
             colleagues.setdefault((org_id, key), []).append((pid, email))
-        if (sound, org_id) in sounds:
+        if (phonetic, org_id) in sounds:
             gather(found, pid, title, first, last, org_id, org_name, city)
-            sound_of[pid] = sound
+            sound_of[pid] = phonetic
     candidates: dict[tuple, list[Candidate]] = {}
     for pid, candidate in sorted(found.items()):
         for place in (*candidate.organizations, *candidate.cities):

@@ -137,7 +137,7 @@ class Importer:
         if email:
             return None
         # Nothing else to go by: the same name, no address, no role.
-        person_id = lookup.unattached_namesake(values.get("first_name"), values["last_name"], lookup.sound(values["last_name"]))
+        person_id = lookup.unattached_namesake(values.get("first_name"), values["last_name"])
         return lookup.known_people(Person.id == person_id)[0] if person_id else None
 
     # --- planning -----------------------------------------------------------------------------

@@ -50,9 +50,10 @@ def allocate_ids(table: sa.Table, count: int) -> list[int]:
     """Primary keys for `count` new rows: from the sequence on PostgreSQL; on SQLite (one writer at
     a time) the next free ones. A clash with a concurrent insert fails the batch's savepoint, and
     the import then writes those rows one by one."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if _dialect() == "postgresql":
         sequence = db.session.scalar(sa.text(f"SELECT pg_get_serial_sequence('{table.name}', 'id')"))
-        return list(db.session.scalars(sa.text("SELECT nextval(CAST(:seq AS regclass)) FROM generate_series(1, :n)"), {"seq": sequence, "n": count}))
+        ids = sa.text("SELECT nextval(CAST(:seq AS regclass)) FROM generate_series(1, :n)")
+        return list(db.session.scalars(ids, {"seq": sequence, "n": count}))
     start = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))) + 1
     return list(range(start, start + count))
 
@@ -62,7 +63,7 @@ def one_of(expression: sa.ColumnElement, values: Iterable[Any]) -> sa.ColumnElem
     it faster than the driver binds (PostgreSQL) or even accepts (SQLite: 32,766 at most) one
     parameter per value."""
     array = sa.bindparam(None, json.dumps(list(values)), type_=sa.String)
-    if db.session.get_bind().dialect.name == "postgresql":
+    if _dialect() == "postgresql":
         element = sa.func.json_array_elements_text(sa.cast(array, sa.JSON))
         if isinstance(expression.type, sa.Integer):
             element = sa.cast(element, sa.Integer)
@@ -70,13 +71,12 @@ def one_of(expression: sa.ColumnElement, values: Iterable[Any]) -> sa.ColumnElem
     return expression.in_(sa.select(sa.column("value")).select_from(sa.func.json_each(array)))
 
 
-
 @contextmanager
 def large_page_cache(kibibytes: int = 16_384) -> Iterator[None]:
     """On SQLite, a larger page cache for the connection while a batch is written (restored before the
     commit). New rows land all over the indexes of a large table; with SQLite's default of 2 MB their
     pages are written out and read back again several times before the batch commits."""
-    if db.session.get_bind().dialect.name != "sqlite":
+    if _dialect() != "sqlite":
         yield
         return
     connection = db.session.connection()
@@ -86,3 +86,7 @@ def large_page_cache(kibibytes: int = 16_384) -> Iterator[None]:
         yield
     finally:
         connection.exec_driver_sql(f"PRAGMA cache_size = {size}")
+
+
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
