@@ -1,5 +1,6 @@
-"""Large files are imported in batches: what one batch learnt holds in the next, a batch whose set-based write
-fails is written row by row, and new people written set-based get every audit entry and search key.
+"""Large files are imported in batches: an organization one batch created is used by the next, a batch whose
+set-based write fails is written row by row, and new people written set-based get every audit entry and search
+key. (Rows repeated across batches: test_import_rows.)
 
 The batches here are two rows long, so that three-line files cross batch boundaries.
 """
@@ -21,25 +22,6 @@ def small_batches(monkeypatch):
 @pytest.fixture()
 def office(make):
     return make.user(role="office", person=make.person(first_name="Olga", last_name="Office", email="olga@example.org"))
-
-
-def test_a_row_repeating_one_of_an_earlier_batch_is_the_same_person(db, office):
-    people_before = count(Person)
-
-    outcome = run_import(db, office, csv_file(
-        "Vorname;Nachname;E-Mail",
-        "Nina;Nowak;nina@example.org",
-        "Otto;Ost;otto@example.org",
-        "Paul;Pohl;paul@example.org",
-        "Nina;Nowak;NINA@example.org",
-        "Otto;Ost;",
-    ))  # fmt: skip
-
-    assert outcome.dry_counts == outcome.counts == counts(create=3, unchanged=2)
-    for result in (outcome.dry, outcome.done):
-        assert [(line.action, line.message) for line in result(5)] == [("unchanged", "gleiche Person wie Zeile 2")]
-        assert [(line.action, line.message) for line in result(6)] == [("unchanged", "gleiche Person wie Zeile 3")]
-    assert count(Person) == people_before + 3
 
 
 def test_an_organization_created_by_an_earlier_batch_is_not_created_again(db, office):
