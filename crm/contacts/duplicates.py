@@ -70,23 +70,35 @@ def evidence(first: str | None, last: str | None, org_ids: set[int], cities: set
     return []
 
 
+def organizations_in(cities: set[str]) -> dict[str, list[int]]:
+    """Lower-cased city -> ids of the organizations there (one pass over the small organizations table)."""
+    found: dict[str, list[int]] = {}
+    for org_id, city in db.session.execute(
+        sa.select(Organization.id, sa.func.lower(Organization.city)).where(sa.func.lower(Organization.city).in_(cities))
+    ):  # fmt: skip
+        found.setdefault(city, []).append(org_id)
+    return found
+
+
 MAX_CANDIDATES = 5000  # per query: a bound on the work for files full of common names
+
+
+def candidate_pairs(by_org: set[tuple[str, int]], by_city: set[tuple[str, str]]) -> set[tuple[str, int]]:
+    """(sound, organization id) pairs to look for candidates at: the (sound, organization id)
+    pairs given, and for (sound, city) pairs the organizations in that city."""
+    pairs = {(k, o) for k, o in by_org if k}
+    by_city = {(k, c.lower()) for k, c in by_city if k and c}
+    if by_city:
+        orgs_in = organizations_in({c for _, c in by_city})
+        pairs |= {(k, o) for k, c in by_city for o in orgs_in.get(c, [])}
+    return pairs
 
 
 def candidates_for(by_org: set[tuple[str, int]], by_city: set[tuple[str, str]]) -> dict[str, list[Candidate]]:
     """People whose last name sounds like a checked person's and who share an organization
     ((sound, organization id) pairs) or a city ((sound, city) pairs) with that person; grouped
-    by the sound. One query for a whole import batch."""
-    pairs = {(k, o) for k, o in by_org if k}
-    by_city = {(k, c.lower()) for k, c in by_city if k and c}
-    if by_city:  # the organizations in those places (one pass over the small organizations table)
-        orgs_in = {}
-        for org_id, city in db.session.execute(
-            sa.select(Organization.id, sa.func.lower(Organization.city))
-            .where(sa.func.lower(Organization.city).in_({c for _, c in by_city}))
-        ):  # fmt: skip
-            orgs_in.setdefault(city, []).append(org_id)
-        pairs |= {(k, o) for k, c in by_city for o in orgs_in.get(c, [])}
+    by the sound, in one query."""
+    pairs = candidate_pairs(by_org, by_city)
     if not pairs:
         return {}
     rows = db.session.execute(
@@ -101,16 +113,20 @@ def candidates_for(by_org: set[tuple[str, int]], by_city: set[tuple[str, str]]) 
     found: dict[int, Candidate] = {}
     groups: dict[str, list[Candidate]] = {}
     for pid, title, first, last, key, org_id, org_name, city in rows:
-        if (key, org_id) not in pairs:
-            continue
-        if pid not in found:
-            name = " ".join(p for p in (title, first, last) if p)
-            found[pid] = Candidate(pid, name, fold(first), fold(last))
+        if (key, org_id) in pairs and gather(found, pid, title, first, last, org_id, org_name, city):
             groups.setdefault(key, []).append(found[pid])
-        found[pid].organizations[org_id] = org_name
-        if city:
-            found[pid].cities[fold(city)] = city
     return groups
+
+
+def gather(found: dict[int, Candidate], person_id: int, title, first, last, org_id: int, org_name: str, city) -> bool:
+    """Add a candidate's row (one of its organizations) to `found`; True for a new candidate."""
+    new = person_id not in found
+    if new:
+        found[person_id] = Candidate(person_id, " ".join(p for p in (title, first, last) if p), fold(first), fold(last))
+    found[person_id].organizations[org_id] = org_name
+    if city:
+        found[person_id].cities[fold(city)] = city
+    return new
 
 
 @dataclass

@@ -8,6 +8,7 @@ import re
 import unicodedata
 
 _DIGRAPHS = (("ae", "a"), ("oe", "o"), ("ue", "u"))
+_SPACES = re.compile(r"\s+")
 
 
 @functools.lru_cache(maxsize=65536)  # names repeat a lot in imports and duplicate checks
@@ -16,11 +17,12 @@ def fold(text: str | None) -> str:
     if not text:
         return ""
     text = text.casefold()  # ß -> ss
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    if not text.isascii():  # plain ASCII (most names and addresses) has no accents to drop
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     for digraph, vowel in _DIGRAPHS:
         text = text.replace(digraph, vowel)
-    return re.sub(r"\s+", " ", text).strip()
+    return _SPACES.sub(" ", text).strip()
 
 
 def name_key(first_name: str | None, last_name: str | None) -> str:
@@ -35,7 +37,9 @@ def like_escape(term: str) -> str:
 
 def search_key(*parts: str | None) -> str:
     """One folded string of all parts, for a LIKE '%term%' search."""
-    return fold(" ".join(p for p in parts if p))
+    # Past fold's cache: these strings (with an email address, say) rarely come twice, and
+    # caching them would push out the names, which do.
+    return fold.__wrapped__(" ".join(p for p in parts if p))
 
 
 # Kölner Phonetik (Postel 1969): German names that sound alike get the same code,

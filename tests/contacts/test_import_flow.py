@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
+from crm.contacts.imports import processor
 from crm.contacts.models import Affiliation, ImportJob, ImportRowResult, ImportStatus, Organization, Person
 from crm.extensions import db
 from tests.conftest import count
@@ -398,7 +399,8 @@ def large_list(rows: int) -> bytes:
     return csv_file(*lines)
 
 
-def test_two_thousand_rows_are_imported_in_batches(client, office):
+def test_two_thousand_rows_are_imported_in_batches(client, office, monkeypatch):
+    monkeypatch.setattr(processor, "BATCH_SIZE", 500)  # four batches
     people, organizations = count(Person), count(Organization)
     job_id = uploaded_job(client, large_list(2000))
 

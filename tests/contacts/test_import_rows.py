@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
 from crm.audit.models import AuditLog
+from crm.contacts.imports import processor
 from crm.contacts.imports.jobs import create_job, set_mapping, start
 from crm.contacts.models import (
     Affiliation, Consent, ConsentChannel, ConsentMethod, ImportJob, ImportRowResult, ImportStatus, Organization,
@@ -365,18 +366,22 @@ def test_accepted_spellings_of_salutation_and_newsletter(db, office):
 # --- duplicates within the file -----------------------------------------------------------------------
 
 
-def test_the_same_email_twice_in_the_file_is_one_person(db, office):
+@pytest.mark.parametrize("batch_size", [10_000, 1], ids=["one-batch", "a-batch-per-row"])
+def test_the_same_person_twice_in_the_file_is_one_person(db, office, monkeypatch, batch_size):
+    monkeypatch.setattr(processor, "BATCH_SIZE", batch_size)
     people_before = count(Person)
 
     outcome = run_import(db, office, csv_file(
         "Vorname;Nachname;E-Mail",
         "Nina;Nowak;nina@example.org",
         "Nina;Nowak;NINA@example.org",
+        "Nina;Nowak;",
     ))  # fmt: skip
 
-    assert outcome.dry_counts == counts(create=1, unchanged=1)
-    assert [(line.action, line.message) for line in outcome.dry(3)] == [("unchanged", "gleiche Person wie Zeile 2")]
-    assert outcome.counts == counts(create=1, unchanged=1)
+    assert outcome.dry_counts == outcome.counts == counts(create=1, unchanged=2)
+    for result in (outcome.dry, outcome.done):
+        for row in (3, 4):
+            assert [(line.action, line.message) for line in result(row)] == [("unchanged", "gleiche Person wie Zeile 2")]
     assert count(Person) == people_before + 1
 
 

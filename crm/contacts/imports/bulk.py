@@ -1,26 +1,42 @@
 """Writing a planned import batch.
 
 Changes to existing records and new organizations go through the services, one SAVEPOINT per
-row. New people (most rows of a large import) are written with set-based INSERTs: people,
-roles, topics, consents and their audit rows, a handful of statements per batch instead of a
-dozen per row. Should the set-based write fail, those rows are written one by one instead, so
+row. New people (most rows of a large import) are written set-based: people, roles, topics,
+consents and their audit rows, one COPY (PostgreSQL) or executemany (SQLite) per table and batch
+(crm.contacts.imports.sql). Should that fail, those rows are written one by one instead, so
 that only the faulty row is reported and nothing is half-written.
 """
-import sqlalchemy as sa
+import functools
+import itertools
+import json
 
 from crm.audit.models import AuditLog, jsonable
 from crm.audit.services import actor_label
+from crm.contacts.imports.checks import ORGANIZATION_FIELDS, PERSON_FIELDS, ROW_ERRORS
+from crm.contacts.imports.lookup import sound
+from crm.contacts.imports.sql import allocate_ids, insert_rows, stored
 from crm.contacts.models import (
     Affiliation, Consent, ConsentChannel, ConsentMethod, Organization, OrganizationKind, Person, person_tags,
 )  # fmt: skip
-from crm.contacts.imports.checks import ORGANIZATION_FIELDS, PERSON_FIELDS, ROW_ERRORS
-from crm.contacts.search import cologne_phonetic, fold, name_key, search_key
+from crm.contacts.search import fold, name_key, search_key
 from crm.contacts.services import (
     add_affiliation, create_organization, create_person, get_or_create_tag, record_consent, set_tags,
     update_affiliation, update_organization, update_person,
 )  # fmt: skip
+from crm.contacts.services.people import context_key_for
 from crm.extensions import db, utcnow
 
+TEXT_FIELDS = tuple(name for name in PERSON_FIELDS if name != "salutation")  # stored as written
+PEOPLE_COLUMNS = (
+    "id", "salutation", *TEXT_FIELDS, "language", "search_key", "name_phonetic", "name_key", "context_key", "newsletter_consent",
+    "created_at", "updated_at",
+)  # fmt: skip
+AFFILIATION_COLUMNS = ("id", "person_id", "organization_id", "position", "department", "search_key", "is_primary", "created_at")
+AUDIT_COLUMNS = (
+    "created_at", "actor_id", "actor_label", "action", "entity_type", "entity_id", "entity_label", "person_id",
+    "organization_id", "changes",
+)  # fmt: skip
+CONSENT_COLUMNS = ("person_id", "channel", "granted", "method", "source", "email", "effective_at", "created_at", "recorded_by_id")
 
 
 def write_batch(importer, plans) -> None:
@@ -54,11 +70,13 @@ def write_batch(importer, plans) -> None:
                 plan.fail(getattr(error, "field", None), getattr(error, "message", None) or "Die Zeile widerspricht einem vorhandenen Datensatz.")
 
 
+def _org_id(importer, plan) -> int | None:
+    """The organization of the row: found when planning, or created by an earlier row."""
+    return plan.organization.id if plan.organization is not None else importer.org_id(plan.values)
+
+
 def _organization(importer, plan) -> Organization | None:
-    if plan.organization is not None:
-        return plan.organization
-    values = plan.values
-    org_id = importer.org_by_ags.get(values.get("ags")) or importer.org_by_name.get(fold(values.get("organization")))
+    org_id = _org_id(importer, plan)
     return db.session.get(Organization, org_id) if org_id else None
 
 
@@ -66,9 +84,9 @@ def _write_organization(importer, plan) -> None:
     values = plan.values
     if plan.organization is not None:
         if plan.org_changes:
-            update_organization(plan.organization, plan.org_changes, actor=importer.actor)
+            update_organization(_organization(importer, plan), plan.org_changes, actor=importer.actor)
         return
-    if not plan.org_key or _organization(importer, plan) is not None:
+    if not plan.org_key or _org_id(importer, plan) is not None:
         return
     organization = create_organization(
         {
@@ -85,7 +103,7 @@ def _write_organization(importer, plan) -> None:
 
 
 def _update_person(importer, plan) -> None:
-    person, actor = plan.person, importer.actor
+    person, actor = db.session.get(Person, plan.person.id), importer.actor
     if plan.person_changes:
         update_person(person, plan.person_changes, actor=actor)
     if plan.new_tags:
@@ -94,16 +112,19 @@ def _update_person(importer, plan) -> None:
     if organization is not None and plan.affiliation is None:
         add_affiliation(person, organization, actor=actor, position=plan.values.get("position"), department=plan.values.get("department"))
     elif plan.affiliation_changes:
-        update_affiliation(plan.affiliation, plan.affiliation_changes, actor=actor)
+        update_affiliation(db.session.get(Affiliation, plan.affiliation.id), plan.affiliation_changes, actor=actor)
     if plan.consent is not None:
-        record_consent(person, actor=actor, channel=ConsentChannel.newsletter, granted=plan.consent,
-                       method=ConsentMethod.import_, source=importer.source)  # fmt: skip
+        _record_consent(importer, person, plan.consent)
+
+
+def _record_consent(importer, person: Person, granted: bool) -> None:
+    record_consent(person, actor=importer.actor, channel=ConsentChannel.newsletter, granted=granted,
+                   method=ConsentMethod.import_, source=importer.source)  # fmt: skip
 
 
 def _create_person(importer, plan) -> None:
     """The one-row path for new people (used when the set-based write of the batch failed)."""
     person = create_person({k: plan.values.get(k) for k in PERSON_FIELDS}, actor=importer.actor)
-    plan.person = person
     if plan.new_tags:
         set_tags(person, plan.new_tags, actor=importer.actor)
     organization = _organization(importer, plan)
@@ -111,103 +132,87 @@ def _create_person(importer, plan) -> None:
         add_affiliation(person, organization, actor=importer.actor, position=plan.values.get("position"),
                         department=plan.values.get("department"), is_primary=True)  # fmt: skip
     if plan.consent is not None:
-        record_consent(person, actor=importer.actor, channel=ConsentChannel.newsletter, granted=plan.consent,
-                       method=ConsentMethod.import_, source=importer.source)  # fmt: skip
+        _record_consent(importer, person, plan.consent)
 
 
 def _insert_people(importer, plans) -> None:
-    """New people of a batch with their roles, topics, consents and audit rows, set-based."""
-    now = utcnow()
-    actor = importer.actor
-    # Every audit row has the same keys: executemany takes its columns from the first one.
-    audit_base = {"actor_id": getattr(actor, "id", None), "actor_label": actor_label(actor), "created_at": now,
-                  "organization_id": None}  # fmt: skip
-    people = []
-    for plan in plans:
-        v = plan.values
-        consent = plan.consent
-        people.append({
-            **{k: v.get(k) for k in PERSON_FIELDS}, "language": "de",
-            "search_key": search_key(v.get("first_name"), v["last_name"], v.get("email")),
-            "name_phonetic": cologne_phonetic(v["last_name"]),
-            "name_key": name_key(v.get("first_name"), v["last_name"]),
-            "context_key": _context_key(importer, plan),
-            "newsletter_consent": consent, "created_at": now, "updated_at": now,
-        })  # fmt: skip
-    # Core INSERTs (tables, not ORM classes) with ids chosen up front: no per-object bookkeeping and
-    # no RETURNING, which would make the driver insert one row at a time.
-    ids = allocate_ids(Person.__table__, len(people))
-    for row, person_id in zip(people, ids):
-        row["id"] = person_id
-    db.session.execute(sa.insert(Person.__table__), people)
-    affiliations, tag_rows, consents, audit = [], [], [], []
-    tag_ids = {}
-    for plan, person_id, row in zip(plans, ids, people):
-        audit.append({**audit_base, "action": "create", "entity_type": "people", "entity_id": person_id,
-                      "entity_label": " ".join(p for p in (row["title"], row["first_name"], row["last_name"]) if p)[:300],
-                      "person_id": person_id, "changes": {k: jsonable(row[k]) for k in PERSON_FIELDS if row[k] not in (None, "")}})  # fmt: skip
-        organization = _organization(importer, plan)
-        if organization is not None:
-            affiliations.append({"person_id": person_id, "organization_id": organization.id, "is_primary": True,
-                                 "position": plan.values.get("position"), "department": plan.values.get("department"),
-                                 "search_key": search_key(plan.values.get("position"), plan.values.get("department")),
-                                 "created_at": now, "_org": organization.name, "_person": audit[-1]["entity_label"]})  # fmt: skip
-        for name in plan.new_tags:
-            if fold(name) not in tag_ids:
-                tag_ids[fold(name)] = get_or_create_tag(name).id
-            tag_rows.append({"person_id": person_id, "tag_id": tag_ids[fold(name)]})
-        if plan.new_tags:
-            audit.append({**audit_base, "action": "update", "entity_type": "people", "entity_id": person_id, "person_id": person_id,
-                          "entity_label": audit[-1]["entity_label"], "changes": {"tags": [[], sorted(plan.new_tags)]}})  # fmt: skip
-        if plan.consent is not None:
-            consents.append({"person_id": person_id, "channel": ConsentChannel.newsletter, "granted": plan.consent,
-                             "method": ConsentMethod.import_, "source": importer.source, "email": row["email"],
-                             "effective_at": now, "created_at": now, "recorded_by_id": audit_base["actor_id"]})  # fmt: skip
-            audit.append({**audit_base, "action": "consent", "entity_type": "people", "entity_id": person_id, "person_id": person_id,
-                          "entity_label": audit[-1]["entity_label"],
-                          "changes": {"consent.newsletter": [None, "erteilt" if plan.consent else "widerrufen"]}})  # fmt: skip
-    if affiliations:
-        labels = [(a.pop("_person"), a.pop("_org")) for a in affiliations]
-        affiliation_ids = allocate_ids(Affiliation.__table__, len(affiliations))
-        for row, affiliation_id in zip(affiliations, affiliation_ids):
-            row["id"] = affiliation_id
-        db.session.execute(sa.insert(Affiliation.__table__), affiliations)
-        for aid, row, (person_label, org_label) in zip(affiliation_ids, affiliations, labels):
-            audit.append({**audit_base, "action": "create", "entity_type": "affiliations", "entity_id": aid,
-                          "person_id": row["person_id"], "organization_id": row["organization_id"],
-                          "entity_label": f"{person_label} – {row['position'] or 'ohne Funktion'} ({org_label})"[:300],
-                          "changes": snapshot_row(row)})  # fmt: skip
-    if tag_rows:
-        db.session.execute(sa.insert(person_tags), tag_rows)
-    if consents:
-        db.session.execute(sa.insert(Consent.__table__), consents)
-    db.session.execute(sa.insert(AuditLog.__table__), audit)
+    """New people of a batch with their roles, topics, consents and audit rows, set-based. The rows
+    are made while they are sent (see insert_rows): PostgreSQL writes while Python makes the next."""
+    now = stored(Person.__table__.c.created_at, utcnow())
+    actor_id = getattr(importer.actor, "id", None)
+    audit_head = (now, actor_id, actor_label(importer.actor))  # the first columns of every audit row
+    people = []  # (plan, person id, label, organization)
+    for plan, person_id in zip(plans, allocate_ids(Person.__table__, len(plans))):
+        v, org_id = plan.values, _org_id(importer, plan)
+        label = " ".join(p for p in (v.get("title"), v.get("first_name"), v["last_name"]) if p)[:300]
+        people.append((plan, person_id, label, importer.organization(org_id) if org_id else None))
+    insert_rows(Person.__table__, PEOPLE_COLUMNS, (_person_row(p, person_id, org, now) for p, person_id, _, org in people))
+    roles = [(person_id, label, org, p.values) for p, person_id, label, org in people if org is not None]
+    role_ids = allocate_ids(Affiliation.__table__, len(roles))
+    insert_rows(Affiliation.__table__, AFFILIATION_COLUMNS, (
+        (role_id, person_id, org.id, v.get("position"), v.get("department"), _role_key(v.get("position"), v.get("department")), True, now)
+        for role_id, (person_id, _, org, v) in zip(role_ids, roles)
+    ))  # fmt: skip
+    tag_ids: dict[str, int] = {}
+    for name in (name for p, *_ in people for name in p.new_tags):
+        if fold(name) not in tag_ids:  # the first spelling in the batch creates a new topic
+            tag_ids[fold(name)] = get_or_create_tag(name).id
+    insert_rows(person_tags, ("person_id", "tag_id"), ((person_id, tag_ids[fold(name)]) for p, person_id, *_ in people for name in p.new_tags))
+    insert_rows(Consent.__table__, CONSENT_COLUMNS, (
+        (person_id, ConsentChannel.newsletter.value, p.consent, ConsentMethod.import_.value, importer.source, p.values.get("email"),
+         now, now, actor_id)
+        for p, person_id, *_ in people if p.consent is not None
+    ))  # fmt: skip
+    insert_rows(AuditLog.__table__, AUDIT_COLUMNS, itertools.chain(
+        (row for p, person_id, label, _ in people for row in _person_audit(audit_head, p, person_id, label)),
+        ((*audit_head, "create", "affiliations", role_id, f"{label} – {v.get('position') or 'ohne Funktion'} ({org.name})"[:300],
+          person_id, org.id, _json(_role_snapshot(person_id, org.id, v)))
+         for role_id, (person_id, label, org, v) in zip(role_ids, roles)),
+    ))  # fmt: skip
 
 
-def allocate_ids(table: sa.Table, count: int) -> list[int]:
-    """Primary keys for `count` new rows: from the sequence on PostgreSQL; on SQLite (one writer at
-    a time) the next free ones. A clash with a concurrent insert fails the batch's savepoint, and
-    write_batch then writes those rows one by one."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return list(db.session.scalars(
-            sa.text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)"),
-            {"n": count},
-        ))  # fmt: skip
-    start = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))) + 1
-    return list(range(start, start + count))
+@functools.lru_cache(maxsize=65536)  # many rows share a function, and an organization with it
+def _role_key(position: str | None, department: str | None) -> str:
+    return search_key(position, department)
 
 
-def _context_key(importer, plan) -> str:
-    from crm.contacts.services.people import context_key_for
-
-    organization = _organization(importer, plan)
+@functools.lru_cache(maxsize=65536)
+def _context_key(organization, position: str | None, department: str | None) -> str:
+    """Person.context_key of someone whose only role is this one."""
     if organization is None:
         return ""
-    return context_key_for([(organization.name, organization.short_name, organization.city,
-                             plan.values.get("position"), plan.values.get("department"))])  # fmt: skip
+    return context_key_for([(organization.name, organization.short_name, organization.city, position, department)])
 
 
-def snapshot_row(row: dict) -> dict:
-    return {k: jsonable(row[k]) for k in Affiliation.AUDITED_FIELDS if row.get(k) not in (None, "")}
+def _person_row(plan, person_id: int, organization, now) -> tuple:
+    v = plan.values
+    first, last, email, salutation = v.get("first_name"), v["last_name"], v.get("email"), v.get("salutation")
+    context = _context_key(organization, v.get("position"), v.get("department"))
+    return (
+        person_id, salutation and salutation.value, *(v.get(k) for k in TEXT_FIELDS), "de",
+        search_key(first, last, email), sound(last), name_key(first, last), context, plan.consent, now, now,
+    )  # fmt: skip
 
 
+def _person_audit(head: tuple, plan, person_id: int, label: str) -> list[tuple]:
+    """The audit rows of a new person: created, topics added, consent recorded."""
+    values = plan.values
+    created = {k: jsonable(values[k]) for k in PERSON_FIELDS if values.get(k) not in (None, "")}  # as create_person's
+    rows = [(*head, "create", "people", person_id, label, person_id, None, _json(created))]
+    if plan.new_tags:
+        rows.append((*head, "update", "people", person_id, label, person_id, None, _json({"tags": [[], sorted(plan.new_tags)]})))
+    if plan.consent is not None:
+        change = {"consent.newsletter": [None, "erteilt" if plan.consent else "widerrufen"]}
+        rows.append((*head, "consent", "people", person_id, label, person_id, None, _json(change)))
+    return rows
+
+
+def _role_snapshot(person_id: int, org_id: int, values: dict) -> dict:
+    """The audit entry of a new role, as crm.audit.services.snapshot writes it."""
+    role = {"person_id": person_id, "organization_id": org_id, "position": values.get("position"),
+            "department": values.get("department"), "is_primary": True}  # fmt: skip
+    return {k: role[k] for k in Affiliation.AUDITED_FIELDS if role.get(k) not in (None, "")}
+
+
+def _json(changes: dict) -> str:
+    return json.dumps(changes)

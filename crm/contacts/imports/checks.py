@@ -24,6 +24,7 @@ COLUMNS = {
     "street": Organization.__table__.c.street,
     "city": Organization.__table__.c.city,
 }
+LIMITS = {name: column.type.length for name, column in COLUMNS.items()}
 
 
 class RowError(Exception):
@@ -50,9 +51,9 @@ def _state_code(value: str) -> str:
 def check_row(data: dict[str, str]) -> dict:
     """The row's cleaned values, or RowError for the first problem found."""
     values = {k: v for k, v in data.items() if v}
-    for name, column in COLUMNS.items():
-        if name in values and len(values[name]) > column.type.length:
-            raise RowError(name, f"Zu lang: höchstens {column.type.length} Zeichen.")
+    for name, limit in LIMITS.items():
+        if len(values.get(name, "")) > limit:
+            raise RowError(name, f"Zu lang: höchstens {limit} Zeichen.")
     if "salutation" in values:
         key = fold(values["salutation"]).rstrip(".")
         key = SALUTATION_SPELLINGS.get(key, key)
