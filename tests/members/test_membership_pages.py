@@ -12,7 +12,6 @@ from tests.conftest import count
 from tests.contacts.pages import field_error, flashes, main_form, selected_option
 from tests.html import page_text
 
-TODAY = date.today()
 
 
 @pytest.fixture()
@@ -92,7 +91,7 @@ def test_detail_history_reads_german(client, make, office):
     history = page[page.index("Verlauf"):]
     assert f"Mitgliedschaft Nr. {membership.number}" in history
     assert "geändert – " in history and office.email in history
-    assert f"Status: beantragt → aktiv Beginn: – → {TODAY:%d.%m.%Y}" in history
+    assert f"Status: beantragt → aktiv Beginn: – → {date.today():%d.%m.%Y}" in history
     assert "angelegt" in history
 
 
@@ -219,10 +218,10 @@ def test_end_with_the_date_the_form_suggests(client, db, make, office):
     membership = make.membership(start_date=date(2020, 1, 1))
     db.session.commit()
     markup = client.get(f"/mitglieder/{membership.id}").get_data(as_text=True)
-    assert f'id="end_date" name="end_date" type="date" value="{TODAY.isoformat()}"' in markup
-    client.post(f"/mitglieder/{membership.id}/status", data={"status": "ended", "end_date": TODAY.isoformat()})
+    assert f'id="end_date" name="end_date" type="date" value="{date.today().isoformat()}"' in markup
+    client.post(f"/mitglieder/{membership.id}/status", data={"status": "ended", "end_date": date.today().isoformat()})
     db.session.expire_all()
-    assert (membership.status, membership.end_date) == (MembershipStatus.ended, TODAY)
+    assert (membership.status, membership.end_date) == (MembershipStatus.ended, date.today())
 
 
 def test_ending_before_the_start_shows_the_error_at_the_date(client, db, make, office):
@@ -284,7 +283,7 @@ def test_staff_see_the_members_link_members_do_not(client, login):
 
 
 def test_planned_end_is_kept_when_ending_later(client, db, make, office):
-    planned = TODAY + timedelta(days=30)
+    planned = date.today() + timedelta(days=30)
     membership = make.membership(start_date=date(2020, 1, 1), end_date=planned, type="sponsoring")
     db.session.commit()
     markup = client.get(f"/mitglieder/{membership.id}").get_data(as_text=True)

@@ -9,7 +9,6 @@ from crm.errors import ValidationFailed
 from crm.members.models import Membership, MembershipStatus, MembershipType
 from crm.members.services import change_status, create_membership, delete_membership, update_membership
 
-TODAY = date.today()
 ALLOWED = {
     ("applied", "active"), ("applied", "ended"),
     ("active", "suspended"), ("active", "ended"),
@@ -75,7 +74,7 @@ def test_no_second_running_membership_for_the_same_member(db, make, office):
 
 def test_creating_an_active_membership_without_start_starts_it_today(db, make, office):
     membership = create_membership(actor=office, type="honorary", status="active", person=make.person())
-    assert membership.start_date == TODAY
+    assert membership.start_date == date.today()
     applied = create_membership(actor=office, type="regular", status="applied", person=make.person())
     assert applied.start_date is None
 
@@ -124,7 +123,7 @@ def test_unknown_type_is_refused_in_german(db, make, office):
 def test_activating_an_application_starts_it_today(db, make, office):
     membership = membership_in(make, "applied")
     change_status(membership, "active", actor=office)
-    assert membership.start_date == TODAY
+    assert membership.start_date == date.today()
 
 
 def test_activating_keeps_a_start_date_already_set(db, make, office):
@@ -136,7 +135,7 @@ def test_activating_keeps_a_start_date_already_set(db, make, office):
 def test_ending_defaults_to_today(db, make, office):
     membership = membership_in(make, "active")
     change_status(membership, "ended", actor=office)
-    assert membership.end_date == TODAY
+    assert membership.end_date == date.today()
 
 
 def test_ending_on_a_given_date(db, make, office):
@@ -155,7 +154,7 @@ def test_ending_before_the_start_is_refused(db, make, office):
 def test_rejecting_an_application_without_start_date(db, make, office):
     membership = membership_in(make, "applied")
     change_status(membership, "ended", actor=office)
-    assert (membership.status, membership.start_date, membership.end_date) == (MembershipStatus.ended, None, TODAY)
+    assert (membership.status, membership.start_date, membership.end_date) == (MembershipStatus.ended, None, date.today())
 
 
 # --- edit --------------------------------------------------------------------------------------
@@ -208,7 +207,7 @@ def test_edit_keeps_dates_consistent(db, make, office, status, data, field, mess
 
 def test_a_fixed_term_membership_may_have_a_planned_end(db, make, office):
     membership = membership_in(make, "active")
-    planned = TODAY + timedelta(days=365)
+    planned = date.today() + timedelta(days=365)
     update_membership(membership, {"end_date": planned}, actor=office)
     assert (membership.status, membership.end_date) == (MembershipStatus.active, planned)
 
@@ -220,7 +219,7 @@ def test_every_change_is_audited_with_old_and_new_values_for_the_member(db, make
     person = make.person(first_name="Anika", last_name="Krellmann")
     membership = create_membership(actor=office, type="regular", status="applied", person=person, notes="Antrag per Post")
     change_status(membership, "active", actor=office)
-    change_status(membership, "ended", actor=office, end_date=TODAY + timedelta(days=1))
+    change_status(membership, "ended", actor=office, end_date=date.today() + timedelta(days=1))
     membership_id, number = membership.id, membership.number
     delete_membership(membership, actor=office)
     db.session.flush()
@@ -232,8 +231,8 @@ def test_every_change_is_audited_with_old_and_new_values_for_the_member(db, make
     assert rows[0].changes == {
         "number": number, "person_id": person.id, "type": "regular", "status": "applied", "notes": "Antrag per Post",
     }  # fmt: skip
-    assert rows[1].changes == {"status": ["applied", "active"], "start_date": [None, TODAY.isoformat()]}
-    assert rows[2].changes == {"status": ["active", "ended"], "end_date": [None, (TODAY + timedelta(days=1)).isoformat()]}
+    assert rows[1].changes == {"status": ["applied", "active"], "start_date": [None, date.today().isoformat()]}
+    assert rows[2].changes == {"status": ["active", "ended"], "end_date": [None, (date.today() + timedelta(days=1)).isoformat()]}
     assert rows[3].changes["number"] == number and rows[3].changes["status"] == "ended"
     assert rows[3].entity_label == f"Nr. {number} (Anika Krellmann)"
     assert db.session.get(Membership, membership_id) is None
