@@ -75,16 +75,16 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
         cursor.close()
 
 
-@sa.event.listens_for(Engine, "connect")
-def _postgresql_on_connect(dbapi_connection, connection_record):
+@sa.event.listens_for(Engine, "do_connect")
+def _postgresql_custom_plans(dialect, connection_record, cargs, cparams):
     """Plan every statement with its values on PostgreSQL.
 
     psycopg prepares a statement after five runs, and PostgreSQL may then keep one generic plan
     for every search term: one that reads the whole trigram index for a term too short to have
     trigrams, many times slower than reading the table (crm.contacts.search_index).
     """
-    if type(dbapi_connection).__module__.startswith("psycopg"):
-        dbapi_connection.prepare_threshold = None
+    if dialect.name == "postgresql":
+        cparams["options"] = f"{cparams.get('options', '')} -c plan_cache_mode=force_custom_plan".strip()
 
 
 @sa.event.listens_for(Engine, "begin")

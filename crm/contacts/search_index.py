@@ -68,6 +68,15 @@ def drop(connection) -> None:
         connection.exec_driver_sql(statement)
 
 
+def settle(connection) -> None:
+    """After many new people: PostgreSQL keeps new index entries in a pending list (up to 4 MB,
+    for fast inserts) until autovacuum merges them; until then every search reads that list and
+    the planner prefers reading the whole table. Merge it now. (SQLite's FTS5 merges as it goes.)"""
+    if connection.dialect.name == "postgresql":
+        for name in sorted(_INDEX_NAMES):
+            connection.execute(sa.text("SELECT gin_clean_pending_list(CAST(:name AS regclass))"), {"name": name})
+
+
 def include_name(name, type_, parent_names) -> bool:
     """Alembic hook: leave the index's objects (FTS5 table and its shadow tables, GIN indexes) out
     of the comparison of models and database; the models do not know them."""
