@@ -75,18 +75,6 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
         cursor.close()
 
 
-@sa.event.listens_for(Engine, "do_connect")
-def _postgresql_custom_plans(dialect, connection_record, cargs, cparams):
-    """Plan every statement with its values on PostgreSQL.
-
-    psycopg prepares a statement after five runs, and PostgreSQL may then keep one generic plan
-    for every search term: one that reads the whole trigram index for a term too short to have
-    trigrams, many times slower than reading the table (crm.contacts.search_index).
-    """
-    if dialect.name == "postgresql":
-        cparams["options"] = f"{cparams.get('options', '')} -c plan_cache_mode=force_custom_plan".strip()
-
-
 @sa.event.listens_for(Engine, "begin")
 def _sqlite_on_begin(conn):
     if conn.dialect.name == "sqlite":

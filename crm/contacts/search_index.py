@@ -93,9 +93,16 @@ def lookup(terms: list[str]) -> tuple[sa.Select | None, set[str]]:
     (the rows holding it as a substring). For a term of plain ASCII characters that is exactly
     what LIKE finds: SQLite's LIKE ignores the case of ASCII letters only, the tokenizer that of
     other letters too, but the only letters it folds to ASCII ones (the long s and the Kelvin
-    sign) never stay in a folded key. Other terms keep their LIKE test. PostgreSQL needs nothing
-    here: the planner uses its trigram indexes for the LIKE conditions.
+    sign) never stay in a folded key. Other terms keep their LIKE test.
+
+    PostgreSQL uses its trigram indexes for the LIKE conditions by itself, if it plans with the
+    terms: psycopg prepares a statement after five runs, and a generic plan made for all terms
+    would read the whole index for a term without trigrams (many times slower than the table)
+    and misjudge how many people a term finds (which decides between sorting the hits and
+    walking the name index). So this transaction plans each statement with its values.
     """
+    if db.session.get_bind().dialect.name == "postgresql" and terms:
+        db.session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
     if db.session.get_bind().dialect.name != "sqlite":
         return None, set()
     # A NUL would end the query string early: such a term is left to LIKE.
