@@ -151,6 +151,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the import CSV")
     parser.add_argument("--postgres", help="URL of an EMPTY PostgreSQL database to use as well")
+    parser.add_argument("--no-import", action="store_true", help="measure the pages only, skip the import")
     parser.add_argument("--import-only", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.import_only:
@@ -166,6 +167,8 @@ def main() -> None:
               f"(generated and migrated in {time.perf_counter() - start:.0f} s)")  # fmt: skip
         for name, figures in measure_pages(app, args.repeat).items():
             print(f"{name:<34} p50 {figures['p50']:7.1f} ms   p95 {figures['p95']:7.1f} ms")
+        if args.no_import:
+            continue
         figures = measure_import(url, args.rows)
         print(f"{'Import ' + format(args.rows, ',') + ' CSV-Zeilen':<34} {figures['rows_per_second']:7.0f} Zeilen/s   "
               f"{figures['seconds']:.0f} s   Spitzen-RSS {figures['peak_rss_mb']:.0f} MB")  # fmt: skip

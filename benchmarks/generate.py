@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from crm.contacts import search_index
 from crm.contacts.models import Affiliation, Organization, Person, Tag, person_tags
 from crm.contacts.municipal import BUNDESLAENDER
 from crm.contacts.search import cologne_phonetic, name_key, search_key
@@ -115,6 +116,7 @@ def generate(people: int = 100_000, organizations: int = 20_000, seed: int = 201
     if db.engine.dialect.name == "postgresql":
         for table in ("people", "organizations", "affiliations", "tags", "memberships"):
             db.session.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+        search_index.settle(db.session.connection())  # as the import does after its last batch
         db.session.commit()
         db.session.execute(sa.text("ANALYZE"))
     else:

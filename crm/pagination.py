@@ -43,24 +43,26 @@ DEFAULT_PER_PAGE = 50
 
 
 def paginate(
-    stmt: sa.Select, *, page: int | None, per_page: int | None, max_per_page: int = 200, one_scan: bool = True
+    stmt: sa.Select, *, page: int | None, per_page: int | None, max_per_page: int = 200, one_scan: bool = True,
+    total: int | None = None,
 ) -> Page:
     """The entities of `stmt` on `page`, and how many there are in all (nonsense numbers are ignored).
 
     one_scan=False suits an unfiltered list: its page comes straight from an index and the table's
-    count is cheap, whereas counting in the same query would visit every row.
+    count is cheap, whereas counting in the same query would visit every row. A `total` the caller
+    already knows is used as it is, and only the page is read.
     """
     page = page if page and page > 0 else 1
     per_page = min(per_page, max_per_page) if per_page and per_page > 0 else DEFAULT_PER_PAGE
-    if not one_scan:
+    offset = (page - 1) * per_page
+    if total is None and one_scan:
+        rows = db.session.execute(
+            stmt.add_columns(sa.func.count().over().label("total")).limit(per_page).offset(offset)
+        ).all()
+        if rows:
+            return Page([row[0] for row in rows], rows[0].total, page, per_page)
+        # Past the last page (or nothing found): the total needs a query of its own.
+    if total is None:
         total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
-        items = db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
-        return Page(items, total, page, per_page)
-    rows = db.session.execute(
-        stmt.add_columns(sa.func.count().over().label("total")).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    if rows:
-        return Page([row[0] for row in rows], rows[0].total, page, per_page)
-    # Past the last page (or nothing found): the total needs a query of its own.
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
-    return Page([], total, page, per_page)
+    items = db.session.scalars(stmt.limit(per_page).offset(offset)).all() if offset < total else []
+    return Page(items, total, page, per_page)

@@ -7,6 +7,8 @@ from flask import current_app
 
 from alembic import context
 
+from crm.contacts import search_index
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -117,6 +119,8 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
     conf_args.setdefault("render_item", render_item)
+    # The text-search index (FTS5 tables, trigram indexes) is not in the models.
+    conf_args.setdefault("include_name", search_index.include_name)
 
     connectable = get_engine()
 

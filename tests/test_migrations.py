@@ -6,24 +6,33 @@ from alembic.migration import MigrationContext
 
 from config import TestConfig
 from crm import create_app
+from crm.contacts import search_index
+from crm.contacts.filters import PersonFilter
+from crm.contacts.models import Person
 from crm.extensions import db
+from tests.contacts.test_search_index import assert_index_in_step
 from tests.databases import empty_database
+
+
+def app_for(url: str):
+    class Config(TestConfig):
+        SQLALCHEMY_DATABASE_URI = url
+
+    return create_app(Config)
 
 
 def test_upgrade_from_empty_matches_models_and_downgrades(tmp_path):
     with empty_database(tmp_path) as url:
-
-        class Config(TestConfig):
-            SQLALCHEMY_DATABASE_URI = url
-
-        app = create_app(Config)
+        app = app_for(url)
         with app.app_context():
             flask_migrate.upgrade()
             tables = set(sa.inspect(db.engine).get_table_names())
             assert {"people", "organizations", "affiliations", "memberships", "users", "consents", "audit_log"} <= tables
 
             with db.engine.connect() as connection:
-                context = MigrationContext.configure(connection, opts={"compare_type": True})
+                context = MigrationContext.configure(
+                    connection, opts={"compare_type": True, "include_name": search_index.include_name}
+                )
                 assert compare_metadata(context, db.metadata) == []
 
             flask_migrate.downgrade(revision="base")
@@ -34,11 +43,7 @@ def test_upgrade_from_empty_matches_models_and_downgrades(tmp_path):
 def test_cli_upgrade_then_demo_load(tmp_path):
     """The README's set-up path: `flask db upgrade` and `flask demo load` on an empty database."""
     with empty_database(tmp_path) as url:
-
-        class Config(TestConfig):
-            SQLALCHEMY_DATABASE_URI = url
-
-        app = create_app(Config)
+        app = app_for(url)
         runner = app.test_cli_runner()
         result = runner.invoke(args=["db", "upgrade"])
         assert result.exit_code == 0, result.output
@@ -47,4 +52,23 @@ def test_cli_upgrade_then_demo_load(tmp_path):
         assert "Demo-Daten geladen" in result.output
         assert "admin@example.org" in result.output
         with app.app_context():
+            db.engine.dispose()
+
+
+def test_search_index_covers_people_from_before_and_after_its_migration(tmp_path):
+    """The migration indexes the people already there, and its triggers (SQLite) the ones to come."""
+    with empty_database(tmp_path) as url:
+        app = app_for(url)
+        with app.app_context():
+            flask_migrate.upgrade(revision="563d855352c2")  # the revision before the search index
+            db.session.add(Person(first_name="Vera", last_name="Vorher", email="vera@example.org"))
+            db.session.commit()
+            flask_migrate.upgrade()
+            db.session.add(Person(first_name="Nils", last_name="Nachher", email="nils@example.org"))
+            db.session.commit()
+
+            assert [p.last_name for p in db.session.scalars(PersonFilter(q="example.org").statement())] == ["Nachher", "Vorher"]
+            assert PersonFilter(q="vorher").count(db.session) == PersonFilter(q="nachher").count(db.session) == 1
+            assert_index_in_step()
+            db.session.remove()
             db.engine.dispose()

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 import sqlalchemy as sa
 
+from crm.contacts import search_index
 from crm.contacts.models import Affiliation, Organization, OrganizationKind, Person, person_tags
 from crm.contacts.municipal import BUNDESLAENDER
 from crm.contacts.search import fold, like_escape
@@ -28,6 +29,10 @@ CONSENT_FILTERS = {
     "invitation_no": ("Einladungen: widerrufen", Person.invitation_consent.is_(False)),
     "invitation_none": ("Einladungen: nie gefragt", Person.invitation_consent.is_(None)),
 }
+
+#: From this many hits on, a page is read by walking the index of the sort order and stopping at
+#: the page (hits come every few rows there); below it, finding and sorting the hits is cheaper.
+BROAD_HITS = 5000
 
 MEMBERSHIP_FILTERS = {
     "active": "Mitglied (aktiv)",
@@ -85,15 +90,31 @@ class PersonFilter:
     def is_empty(self) -> bool:
         return not self.to_args(with_sort=False)
 
-    def conditions(self) -> list:
-        """WHERE conditions on Person; every filter is an indexed column or an IN over an index."""
+    def _text_conditions(self, text_index: bool) -> tuple[sa.Select | None, list]:
+        """The search: the people's ids as the text-search index finds them (None: not asked,
+        see crm.contacts.search_index), and the LIKE conditions for the terms it does not answer."""
+        terms = fold(self.q).split()
+        matching, answered = search_index.lookup(terms) if text_index else (None, set())
         conditions = []
-        for term in fold(self.q).split():
+        for term in terms:
+            if term in answered:
+                continue
             pattern = f"%{like_escape(term)}%"
-            # Both keys live on the people row: one scan answers name, email, organization, place and function.
+            # Both keys live on the people row: name, email, organization, place and function in one test.
             conditions.append(
                 sa.or_(Person.search_key.like(pattern, escape="\\"), Person.context_key.like(pattern, escape="\\"))
             )
+        return matching, conditions
+
+    def conditions(self, *, text_index: bool = True) -> list:
+        """WHERE conditions on Person; every filter is an indexed column or an IN over an index.
+
+        text_index=False leaves out the lookup in the text-search index, for a plan that walks
+        another index and tests each row it meets.
+        """
+        matching, conditions = self._text_conditions(text_index)
+        if matching is not None:
+            conditions.insert(0, Person.id.in_(matching))
         if self.state or self.kind:
             organizations = _current_affiliations().join(Organization, Organization.id == Affiliation.organization_id)
             if self.state:
@@ -117,11 +138,18 @@ class PersonFilter:
 
     def ids(self) -> sa.Select:
         """SELECT of the matching people's ids (for counts, bulk actions and segments)."""
+        matching, like_conditions = self._text_conditions(text_index=True)
+        if matching is not None and not like_conditions and self.to_args(with_sort=False).keys() == {"q"}:
+            # The index answers this search alone, and its row ids are the people's (its triggers
+            # keep it in step): there is no need to read the people rows.
+            return matching
         return sa.select(Person.id).where(*self.conditions())
 
-    def statement(self) -> sa.Select:
-        """SELECT of the matching people in the chosen order."""
+    def statement(self, *, hits: int | None = None) -> sa.Select:
+        """SELECT of the matching people in the chosen order; `hits`: how many match, if known."""
         order = SORTS[self.sort][1]
+        if hits is not None and hits >= BROAD_HITS:
+            return sa.select(Person).where(*self.conditions(text_index=False)).order_by(*order)
         if not self.is_empty and self.sort == "name":
             # With a filter, finding the hits first and sorting them is much faster than walking the
             # name index and testing every row in index order (which the planner would pick for

@@ -21,6 +21,14 @@ def listed_people(markup: str) -> list[str]:
     return [page_text(name) for name in re.findall(r'<a href="/personen/\d+">(.*?)</a>', match.group(1), flags=re.S)]
 
 
+def search_people(client, q: str, **args) -> tuple[int, list[str]]:
+    """What the people list shows for the search `q`: the count and the names on the page."""
+    response = client.get("/personen/", query_string={"q": q, **args})
+    assert response.status_code == 200
+    markup = response.get_data(as_text=True)
+    return shown_count(markup), listed_people(markup)
+
+
 def field_error(markup: str, field_id: str) -> str | None:
     """The German message shown right below the field `field_id`, or None."""
     match = re.search(rf'<p class="error-text" id="{re.escape(field_id)}-error">(.*?)</p>', markup, flags=re.S)

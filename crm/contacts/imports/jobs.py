@@ -6,6 +6,7 @@ from pathlib import Path
 from flask import current_app
 from werkzeug.datastructures import FileStorage
 
+from crm.contacts import search_index
 from crm.contacts.imports.fields import FIELDS, detect_mapping, remember_mapping
 from crm.contacts.imports.processor import Importer
 from crm.contacts.imports.reader import UnreadableFile, count_rows, inspect
@@ -103,5 +104,6 @@ def run_job(job_id: int, actor_id: int | None, dry_run: bool) -> None:
     job.finished_at = utcnow()
     if not dry_run:
         Path(job.stored_path).unlink(missing_ok=True)  # keep personal data no longer than needed
+        search_index.settle(db.session.connection())
     db.session.commit()
     logger.info("Import %s %s: %s", job.id, "dry run" if dry_run else "done", job.counts)

@@ -8,6 +8,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.contacts import salutation as salutation_rules
+from crm.contacts import search_index
 from crm.contacts.search import cologne_phonetic, name_key, search_key
 from crm.extensions import db, str_enum, utcnow
 
@@ -204,3 +205,8 @@ class Affiliation(db.Model):
 @sa.event.listens_for(Affiliation, "before_update")
 def _refresh_search_key(mapper, connection, target) -> None:
     target.refresh_search_key()
+
+
+# The text-search index is DDL the model cannot declare; db.create_all() builds it with the table.
+sa.event.listen(Person.__table__, "after_create", lambda table, connection, **kw: search_index.create(connection))
+sa.event.listen(Person.__table__, "before_drop", lambda table, connection, **kw: search_index.drop(connection))

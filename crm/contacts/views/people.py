@@ -65,11 +65,15 @@ def _all_tags() -> list[Tag]:
 @roles_required("office")
 def index():
     person_filter = PersonFilter.from_args(request.args)
+    # A text search counts first (the text-search index makes that cheap); the count decides how
+    # the page is best read (PersonFilter.statement).
+    total = person_filter.count(db.session) if person_filter.q else None
     page = paginate(
-        _with_list_details(person_filter.statement()),
+        _with_list_details(person_filter.statement(hits=total)),
         page=request.args.get("page", 1, type=int),
         per_page=request.args.get("per_page", 50, type=int),
         one_scan=not person_filter.is_empty,
+        total=total,
     )
     return render_template(
         "contacts/people/index.html",
