@@ -60,7 +60,7 @@ def test_search_index_covers_people_from_before_and_after_its_migration(tmp_path
     with empty_database(tmp_path) as url:
         app = app_for(url)
         with app.app_context():
-            flask_migrate.upgrade(revision="563d855352c2")  # the revision before the search index
+            flask_migrate.upgrade(revision="b7c41e2d9f05")  # the revision before the search index
             db.session.add(Person(first_name="Vera", last_name="Vorher", email="vera@example.org"))
             db.session.commit()
             flask_migrate.upgrade()

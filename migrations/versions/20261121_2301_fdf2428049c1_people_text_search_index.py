@@ -1,7 +1,7 @@
 """people text search index
 
 Revision ID: fdf2428049c1
-Revises: 563d855352c2
+Revises: b7c41e2d9f05
 Create Date: 2026-11-21 22:15:13.601170
 
 """
@@ -11,7 +11,7 @@ from crm.contacts import search_index
 
 # revision identifiers, used by Alembic.
 revision = 'fdf2428049c1'
-down_revision = '563d855352c2'
+down_revision = 'b7c41e2d9f05'
 branch_labels = None
 depends_on = None
 
