@@ -41,11 +41,16 @@ def index():
                            requests=requests, invitations=invitations_for(person), form=EmptyForm())  # fmt: skip
 
 
+def _profile_form(person, **kwargs) -> ProfileForm:
+    # The salutation as its stored value: WTForms would otherwise take the enum member.
+    return ProfileForm(obj=person, data={"salutation": person.salutation.value if person.salutation else ""}, **kwargs)
+
+
 @bp.route("/profil", methods=["GET", "POST"])
 @roles_required(*ANY_USER)
 def profile():
     person = current_user.person
-    form = ProfileForm(obj=person, data={"salutation": person.salutation.value if person.salutation else ""})
+    form = _profile_form(person)
     if form.validate_on_submit() and saved(form, lambda: services.update_profile(current_user, form.person_data())):
         flash("Ihre Angaben wurden gespeichert.", "success")
         return redirect(url_for("portal.index"))
@@ -61,7 +66,7 @@ def request_email():
               "verwenden wir die neue Adresse.", "success")  # fmt: skip
         return redirect(url_for("portal.index"))
     person = current_user.person
-    form = ProfileForm(formdata=None, obj=person, data={"salutation": person.salutation.value if person.salutation else ""})
+    form = _profile_form(person, formdata=None)
     return render_template("portal/profile.html", form=form, email_form=email_form, person=person), 200
 
 
