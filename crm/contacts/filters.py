@@ -33,6 +33,9 @@ CONSENT_FILTERS = {
 #: From this many hits on, a page is read by walking the index of the sort order and stopping at
 #: the page (hits come every few rows there); below it, finding and sorting the hits is cheaper.
 BROAD_HITS = 5000
+#: A search in the list counts its hits up to this many and then says "mehr als …": counting a
+#: third of all people exactly would take longer than the rest of the page (segments count exactly).
+COUNTED_HITS = 10_000
 
 MEMBERSHIP_FILTERS = {
     "active": "Mitglied (aktiv)",
@@ -157,8 +160,17 @@ class PersonFilter:
             order = (Person.last_name + "", Person.first_name, Person.id)
         return sa.select(Person).where(*self.conditions()).order_by(*order)
 
-    def count(self, session) -> int:
-        return session.scalar(sa.select(sa.func.count()).select_from(self.ids().subquery()))
+    def count(self, session, *, at_most: int | None = None) -> int:
+        """How many people match; with `at_most`, counting stops after at_most + 1 of them."""
+        ids = self.ids() if at_most is None else self.ids().limit(at_most + 1)
+        return session.scalar(sa.select(sa.func.count()).select_from(ids.subquery()))
+
+    def count_hits(self, session, *, page_end: int) -> tuple[int, bool]:
+        """The hits counted up to COUNTED_HITS, or to the end of the page shown if that is further,
+        and whether there are more than that."""
+        at_most = max(COUNTED_HITS, page_end)
+        hits = self.count(session, at_most=at_most)
+        return min(hits, at_most), hits > at_most
 
 
 ORGANIZATION_SORTS = {
