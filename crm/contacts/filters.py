@@ -115,9 +115,10 @@ class PersonFilter:
         text_index=False leaves out the lookup in the text-search index, for a plan that walks
         another index and tests each row it meets.
         """
-        matching, conditions = self._text_conditions(text_index)
-        if matching is not None:
-            conditions.insert(0, Person.id.in_(matching))
+        return self._with_filters(*self._text_conditions(text_index))
+
+    def _with_filters(self, matching: sa.Select | None, text_conditions: list) -> list:
+        conditions = ([Person.id.in_(matching)] if matching is not None else []) + text_conditions
         if self.state or self.kind:
             organizations = _current_affiliations().join(Organization, Organization.id == Affiliation.organization_id)
             if self.state:
@@ -141,12 +142,12 @@ class PersonFilter:
 
     def ids(self) -> sa.Select:
         """SELECT of the matching people's ids (for counts, bulk actions and segments)."""
-        matching, like_conditions = self._text_conditions(text_index=True)
-        if matching is not None and not like_conditions and self.to_args(with_sort=False).keys() == {"q"}:
+        matching, text_conditions = self._text_conditions(text_index=True)
+        if matching is not None and not text_conditions and self.to_args(with_sort=False).keys() == {"q"}:
             # The index answers this search alone, and its row ids are the people's (its triggers
             # keep it in step): there is no need to read the people rows.
             return matching
-        return sa.select(Person.id).where(*self.conditions())
+        return sa.select(Person.id).where(*self._with_filters(matching, text_conditions))
 
     def statement(self, *, hits: int | None = None) -> sa.Select:
         """SELECT of the matching people in the chosen order; `hits`: how many match, if known."""
