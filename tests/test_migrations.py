@@ -67,7 +67,8 @@ def test_search_index_covers_people_from_before_and_after_its_migration(tmp_path
             db.session.add(Person(first_name="Nils", last_name="Nachher", email="nils@example.org"))
             db.session.commit()
 
-            assert [p.last_name for p in db.session.scalars(PersonFilter(q="example.org").statement())] == ["Nachher", "Vorher"]
+            found = db.session.scalars(PersonFilter(q="example.org").statement())
+            assert [p.last_name for p in found] == ["Nachher", "Vorher"]
             assert PersonFilter(q="vorher").count(db.session) == PersonFilter(q="nachher").count(db.session) == 1
             assert_index_in_step()
             db.session.remove()

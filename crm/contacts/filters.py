@@ -33,6 +33,9 @@ CONSENT_FILTERS = {
 #: From this many hits on, a page is read by walking the index of the sort order and stopping at
 #: the page (hits come every few rows there); below it, finding and sorting the hits is cheaper.
 BROAD_HITS = 5000
+#: A search in the list counts its hits up to this many and then says "mehr als …": counting a
+#: third of all people exactly would take longer than the rest of the page (segments count exactly).
+COUNTED_HITS = 10_000
 
 MEMBERSHIP_FILTERS = {
     "active": "Mitglied (aktiv)",
@@ -112,9 +115,10 @@ class PersonFilter:
         text_index=False leaves out the lookup in the text-search index, for a plan that walks
         another index and tests each row it meets.
         """
-        matching, conditions = self._text_conditions(text_index)
-        if matching is not None:
-            conditions.insert(0, Person.id.in_(matching))
+        return self._with_filters(*self._text_conditions(text_index))
+
+    def _with_filters(self, matching: sa.Select | None, text_conditions: list) -> list:
+        conditions = ([Person.id.in_(matching)] if matching is not None else []) + text_conditions
         if self.state or self.kind:
             organizations = _current_affiliations().join(Organization, Organization.id == Affiliation.organization_id)
             if self.state:
@@ -138,12 +142,12 @@ class PersonFilter:
 
     def ids(self) -> sa.Select:
         """SELECT of the matching people's ids (for counts, bulk actions and segments)."""
-        matching, like_conditions = self._text_conditions(text_index=True)
-        if matching is not None and not like_conditions and self.to_args(with_sort=False).keys() == {"q"}:
+        matching, text_conditions = self._text_conditions(text_index=True)
+        if matching is not None and not text_conditions and self.to_args(with_sort=False).keys() == {"q"}:
             # The index answers this search alone, and its row ids are the people's (its triggers
             # keep it in step): there is no need to read the people rows.
             return matching
-        return sa.select(Person.id).where(*self.conditions())
+        return sa.select(Person.id).where(*self._with_filters(matching, text_conditions))
 
     def statement(self, *, hits: int | None = None) -> sa.Select:
         """SELECT of the matching people in the chosen order; `hits`: how many match, if known."""
@@ -157,8 +161,17 @@ class PersonFilter:
             order = (Person.last_name + "", Person.first_name, Person.id)
         return sa.select(Person).where(*self.conditions()).order_by(*order)
 
-    def count(self, session) -> int:
-        return session.scalar(sa.select(sa.func.count()).select_from(self.ids().subquery()))
+    def count(self, session, *, at_most: int | None = None) -> int:
+        """How many people match; with `at_most`, counting stops after at_most + 1 of them."""
+        ids = self.ids() if at_most is None else self.ids().limit(at_most + 1)
+        return session.scalar(sa.select(sa.func.count()).select_from(ids.subquery()))
+
+    def count_hits(self, session, *, page_end: int) -> tuple[int, bool]:
+        """The hits counted up to COUNTED_HITS, or to the end of the page shown if that is further,
+        and whether there are more than that."""
+        at_most = max(COUNTED_HITS, page_end)
+        hits = self.count(session, at_most=at_most)
+        return min(hits, at_most), hits > at_most
 
 
 ORGANIZATION_SORTS = {

@@ -41,7 +41,9 @@ _CREATE = {
         "INSERT INTO people_fts(people_fts, rank) VALUES ('automerge', 16)",
         _SQLITE_TRIGGER.format(name="insert", event="INSERT", body=_FTS_INSERT),
         _SQLITE_TRIGGER.format(name="delete", event="DELETE", body=_FTS_DELETE),
-        _SQLITE_TRIGGER.format(name="update", event="UPDATE OF id, search_key, context_key", body=_FTS_DELETE + _FTS_INSERT),
+        _SQLITE_TRIGGER.format(
+            name="update", event="UPDATE OF id, search_key, context_key", body=_FTS_DELETE + _FTS_INSERT
+        ),
         "INSERT INTO people_fts(people_fts) VALUES ('rebuild')",  # the people already there
     ],
     "postgresql": [

@@ -13,8 +13,9 @@ from crm.contacts.services import add_affiliation, delete_person, update_person
 from crm.contacts.services.organizations import delete_organization, update_organization
 from crm.contacts.services.people import end_affiliation
 from crm.extensions import db
-from tests.contacts.pages import search_people
+from tests.contacts.pages import listed_people, search_people, shown_count
 from tests.contacts.test_import_flow import csv_file, start_dry_run, start_import, uploaded_job
+from tests.html import page_text
 
 
 def expected_names(q: str) -> list[str]:
@@ -22,7 +23,9 @@ def expected_names(q: str) -> list[str]:
     search_key or context_key holds each folded term, in name order."""
     terms = fold(q).split()
     people = db.session.scalars(sa.select(Person).order_by(Person.last_name, Person.first_name, Person.id))
-    return [f"{p.last_name}, {p.first_name}" for p in people if all(t in p.search_key or t in p.context_key for t in terms)]
+    return [
+        f"{p.last_name}, {p.first_name}" for p in people if all(t in p.search_key or t in p.context_key for t in terms)
+    ]
 
 
 def assert_index_in_step() -> None:
@@ -82,6 +85,34 @@ def test_later_pages_of_a_search(client, town, monkeypatch, broad):
     assert search_people(client, "example", per_page=3, page=2) == (7, expected[3:6])
     assert search_people(client, "example", per_page=3, page=3) == (7, expected[6:])
     assert search_people(client, "example", per_page=3, page=4) == (7, [])
+
+
+def test_a_very_broad_search_counts_up_to_the_limit_and_says_so(client, town, monkeypatch):
+    monkeypatch.setattr(filters, "COUNTED_HITS", 4)
+    expected = expected_names("example")  # 7 people
+
+    markup = client.get("/personen/", query_string={"q": "example", "per_page": 2}).get_data(as_text=True)
+    assert "mehr als 4 Personen" in page_text(markup)
+    assert "Seite 1 von mehr als 2" in page_text(markup)
+    assert (shown_count(markup), listed_people(markup)) == (4, expected[:2])
+    assert 'rel="next"' in markup
+
+    # Beyond the limit the count reaches the end of the page shown, so the next page is certain.
+    markup = client.get("/personen/", query_string={"q": "example", "per_page": 2, "page": 3}).get_data(as_text=True)
+    assert "mehr als 6 Personen" in page_text(markup) and "Seite 3 von mehr als 3" in page_text(markup)
+    assert listed_people(markup) == expected[4:6] and 'rel="next"' in markup
+
+    markup = client.get("/personen/", query_string={"q": "example", "per_page": 2, "page": 4}).get_data(as_text=True)
+    assert "mehr als" not in page_text(markup)
+    assert (shown_count(markup), listed_people(markup)) == (7, expected[6:])
+    assert "Seite 4 von 4" in page_text(markup) and 'rel="next"' not in markup
+
+
+def test_a_search_with_as_many_hits_as_counted_shows_the_exact_count(client, town, monkeypatch):
+    monkeypatch.setattr(filters, "COUNTED_HITS", 7)
+    markup = client.get("/personen/", query_string={"q": "example"}).get_data(as_text=True)
+    assert "mehr als" not in page_text(markup)
+    assert shown_count(markup) == 7
 
 
 def test_renamed_organization_finds_its_people_under_the_new_name_only(client, db, town):

@@ -28,8 +28,8 @@ from crm.contacts.services.people import deletion_impact
 from crm.errors import ValidationFailed, apply_to_form
 from crm.extensions import db
 from crm.members.models import Membership
+from crm.pagination import paginate, window
 from crm.portal.office import account_of
-from crm.pagination import paginate
 from crm.security import roles_required
 
 bp = Blueprint("people", __name__, url_prefix="/personen")
@@ -65,15 +65,17 @@ def _all_tags() -> list[Tag]:
 @roles_required("office")
 def index():
     person_filter = PersonFilter.from_args(request.args)
+    number, per_page = window(request.args.get("page", 1, type=int), request.args.get("per_page", 50, type=int))
     # A text search counts first (the text-search index makes that cheap); the count decides how
     # the page is best read (PersonFilter.statement).
-    total = person_filter.count(db.session) if person_filter.q else None
+    total, more = person_filter.count_hits(db.session, page_end=number * per_page) if person_filter.q else (None, False)
     page = paginate(
         _with_list_details(person_filter.statement(hits=total)),
-        page=request.args.get("page", 1, type=int),
-        per_page=request.args.get("per_page", 50, type=int),
+        page=number,
+        per_page=per_page,
         one_scan=not person_filter.is_empty,
         total=total,
+        more=more,
     )
     return render_template(
         "contacts/people/index.html",
