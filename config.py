@@ -48,6 +48,24 @@ class Config:
     MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 5 * 60)  # doubled after each attempt
     MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 5)
 
+    # Newsletters. The Impressum (§ 5 DDG) goes into every newsletter; sending is refused while a
+    # required part is empty. The demo values of development and tests are set below.
+    IMPRINT_NAME = env("IMPRINT_NAME", "")
+    IMPRINT_ADDRESS = env("IMPRINT_ADDRESS", "")  # postal address, no P.O. box
+    IMPRINT_REPRESENTATIVES = env("IMPRINT_REPRESENTATIVES", "")  # "Vorstand: …" (entitled to represent)
+    IMPRINT_REGISTER = env("IMPRINT_REGISTER", "")  # "Vereinsregister Amtsgericht …, VR …"
+    IMPRINT_CONTACT = env("IMPRINT_CONTACT", "")  # e-mail and phone
+    IMPRINT_VAT_ID = env("IMPRINT_VAT_ID", "")  # optional
+    IMPRINT_URL = env("IMPRINT_URL", "")  # optional: the full Impressum on the web
+    #: List-Id (RFC 2919) of the newsletter; default "newsletter.<domain of MAIL_FROM>".
+    NEWSLETTER_LIST_ID = env("NEWSLETTER_LIST_ID")
+    #: Address for unsubscribe requests by mail (List-Unsubscribe mailto); default: the MAIL_FROM address.
+    UNSUBSCRIBE_MAILTO = env("UNSUBSCRIBE_MAILTO")
+    #: How long a newsletter sign-up waits for its confirmation (seconds).
+    SIGNUP_CONFIRM_MAX_AGE = env_int("SIGNUP_CONFIRM_MAX_AGE", 60 * 60 * 48)
+    #: Personal links in newsletters (preference centre): how long they work (seconds).
+    PREFERENCES_LINK_MAX_AGE = env_int("PREFERENCES_LINK_MAX_AGE", 60 * 60 * 24 * 365)
+
     #: Absolute base URL for links in mails sent outside a request (CLI, workers).
     BASE_URL = env("BASE_URL", "http://127.0.0.1:5000")
     ORGANIZATION_NAME = env("ORGANIZATION_NAME", "Kommune 2.0 e. V.")
@@ -73,6 +91,16 @@ class Config:
     SHOW_OUTBOX = True
 
 
+#: The Impressum of the demo association (development and tests; production sets its own).
+DEMO_IMPRINT = {
+    "IMPRINT_NAME": "Kommune 2.0 e. V. (Demo)",
+    "IMPRINT_ADDRESS": "Beispielstraße 1, 10115 Berlin",
+    "IMPRINT_REPRESENTATIVES": "Vorstand: Erika Beispiel (Vorsitzende), Max Muster (stellv. Vorsitzender)",
+    "IMPRINT_REGISTER": "Vereinsregister Amtsgericht Charlottenburg, VR 00000 B (Demo)",
+    "IMPRINT_CONTACT": "geschaeftsstelle@example.org, Telefon 030 0000000",
+}
+
+
 class DevelopmentConfig(Config):
     """Embedded default: SQLite under instance/, mail as .eml files in instance/outbox/."""
 
@@ -93,6 +121,11 @@ class TestConfig(Config):
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing keeps the suite quick
     TASKS_INLINE = True  # background work runs at once, inside the test's transaction
     IMPORT_DIR = os.path.join(tempfile.gettempdir(), "crm-test-imports")
+
+
+for _key, _value in DEMO_IMPRINT.items():
+    setattr(DevelopmentConfig, _key, env(_key, _value))
+    setattr(TestConfig, _key, _value)
 
 
 class ProductionConfig(Config):

@@ -12,14 +12,14 @@ import sqlalchemy as sa
 
 from crm.audit.models import AuditLog
 from crm.audit.services import actor_label, apply_changes, record
-from crm.contacts.models import Person, Segment
+from crm.contacts.models import ConsentChannel, Person, Segment
 from crm.contacts.services.segments import segment_filter
 from crm.contacts.validation import clean, email_error, normalize_email
 from crm.errors import ValidationFailed
 from crm.events.links import token_digest
 from crm.events.models import Event, EventStatus, Invitation, InvitationStatus
 from crm.extensions import db, utcnow
-from crm.mail.models import Suppression
+from crm.mail.models import suppressed
 from crm.mail.pipeline import insert_skipping_duplicates, queue
 from crm.templating import datetime_de
 
@@ -64,12 +64,11 @@ def candidates(segment: Segment | None, person_ids: list[int]) -> sa.Select | No
 def _exclusion(event: Event):
     """Why a person is not invited (first reason that applies), or NULL when they are."""
     invited = sa.select(Invitation.id).where(Invitation.event_id == event.id, Invitation.person_id == Person.id)
-    suppressed = sa.select(Suppression.id).where(Suppression.email == Person.email)
     return sa.case(
         (sa.exists(invited), Exclusion.already_invited.value),
         (Person.email.is_(None), Exclusion.no_email.value),
         (Person.invitation_consent.is_not(True), Exclusion.no_consent.value),
-        (sa.exists(suppressed), Exclusion.suppressed.value),
+        (suppressed(Person.email, ConsentChannel.event_invitation), Exclusion.suppressed.value),
         else_=None,
     )
 

@@ -129,6 +129,9 @@ class EventSession(db.Model):
     speakers: Mapped[list["SessionSpeaker"]] = relationship(
         back_populates="session", cascade="all, delete-orphan", order_by="SessionSpeaker.position"
     )
+    statements: Mapped[list["Statement"]] = relationship(
+        back_populates="session", cascade="all, delete-orphan", order_by="(Statement.position, Statement.id)"
+    )
 
     __table_args__ = (sa.CheckConstraint("ends_at IS NULL OR starts_at IS NULL OR ends_at >= starts_at", "ends_after_start"),)
 
@@ -170,6 +173,41 @@ class SessionSpeaker(db.Model):
     @property
     def audit_label(self) -> str:
         return f"{self.person.full_name} – {self.session.title}"
+
+
+class Statement(db.Model):
+    """What a speaker said in a session, written up after the event: a thesis (with its lead sentence,
+    printed in bold) or an answer to one of the event's guiding questions."""
+
+    __tablename__ = "statements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(sa.ForeignKey("event_sessions.id", ondelete="CASCADE"), index=True)
+    #: The speaker; NULL after the person was erased (the statement stays, without a name).
+    person_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people.id", ondelete="SET NULL"), index=True)
+    #: Index into the event's guiding_questions, or NULL for a thesis not tied to a question.
+    question: Mapped[int | None] = mapped_column()
+    position: Mapped[int] = mapped_column(default=0)
+    lead: Mapped[str | None] = mapped_column(sa.String(500))
+    #: Markdown.
+    body: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    session: Mapped[EventSession] = relationship(back_populates="statements")
+    person = relationship("Person")
+
+    __table_args__ = (sa.CheckConstraint("question IS NULL OR question >= 0", "question_index"),)
+
+    AUDITED_FIELDS = ("session_id", "person_id", "question", "position", "lead", "body")
+
+    @property
+    def audit_subjects(self) -> tuple[int | None, int | None]:
+        return self.person_id, None
+
+    @property
+    def audit_label(self) -> str:
+        return f"Aussage – {self.session.title}"
 
 
 class InvitationStatus(StrEnum):

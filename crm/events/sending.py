@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from crm.audit.services import apply_changes, record
-from crm.contacts.models import Person
+from crm.contacts.models import ConsentChannel, Person
 from crm.errors import ValidationFailed
 from crm.events.ics import event_calendar, location
 from crm.events.invitations import CONCERNED, INVITATION, WAITLIST_PROMOTED, closed_reason, is_over
@@ -22,7 +22,7 @@ from crm.events.models import Event, EventStatus, Invitation, InvitationStatus
 from crm.extensions import db, utcnow
 from crm.mail import pipeline
 from crm.mail.message import Attachment, build_message, recipient
-from crm.mail.models import Delivery, Suppression
+from crm.mail.models import Delivery, suppressed
 from crm.mail.render import render_mail
 from crm.mail.services import external_url
 from crm.mail.transports import TransportError, get_transport
@@ -89,7 +89,7 @@ def _message(to: str, subject: str, html: str, text: str, event: Event, cc: str 
 def _deputy_copy(invitation: Invitation) -> str | None:
     """The deputy reads along with every mail about attending (unless their address is suppressed)."""
     email = invitation.deputy_email
-    if not email or db.session.scalar(sa.select(Suppression.id).where(Suppression.email == email)):
+    if not email or db.session.scalar(sa.select(suppressed(sa.literal(email), ConsentChannel.event_invitation))):
         return None
     return recipient(invitation.deputy_name, email)
 
@@ -145,7 +145,10 @@ def _invitation_sent(mailing: str, event_id: int, person_ids: list[int]) -> None
 
 
 for _kind in KINDS:
-    pipeline.register(_kind, render_delivery, on_sent=_invitation_sent if _kind == INVITATION else None)
+    pipeline.register(
+        _kind, render_delivery, channel=ConsentChannel.event_invitation,
+        on_sent=_invitation_sent if _kind == INVITATION else None,
+    )  # fmt: skip
 
 
 MAILING_LABELS = {

@@ -5,6 +5,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from crm.contacts.models.consents import ConsentChannel
 from crm.extensions import db, str_enum, utcnow
 
 
@@ -13,12 +14,15 @@ class DeliveryStatus(StrEnum):
     sent = "sent"
     failed = "failed"
     bounced = "bounced"
+    #: Not sent because the mailing was cancelled.
+    skipped = "skipped"
 
     @property
     def label(self) -> str:
-        return {"queued": "in Warteschlange", "sent": "versandt", "failed": "fehlgeschlagen", "bounced": "unzustellbar"}[
-            self.value
-        ]
+        return {
+            "queued": "in Warteschlange", "sent": "versandt", "failed": "fehlgeschlagen", "bounced": "unzustellbar",
+            "skipped": "nicht versandt (abgebrochen)",
+        }[self.value]  # fmt: skip
 
 
 class Delivery(db.Model):
@@ -71,6 +75,19 @@ class Suppression(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    #: The only kind of bulk mail the address is blocked for (an unsubscribe from one list); NULL: all.
+    channel: Mapped[ConsentChannel | None] = mapped_column(str_enum(ConsentChannel, "channel"))
     reason: Mapped[SuppressionReason] = mapped_column(str_enum(SuppressionReason, "reason"))
     note: Mapped[str | None] = mapped_column(sa.String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def blocking(channel: ConsentChannel | None = None):
+    """Condition on Suppression: the rows that block mail of `channel` (those for all mail, and its own)."""
+    scope = Suppression.channel.is_(None)
+    return sa.or_(scope, Suppression.channel == channel) if channel is not None else scope
+
+
+def suppressed(email_column, channel: ConsentChannel | None = None) -> sa.Exists:
+    """EXISTS condition: the address in `email_column` is blocked for bulk mail of `channel`."""
+    return sa.exists(sa.select(Suppression.id).where(Suppression.email == email_column, blocking(channel)))

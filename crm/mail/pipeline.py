@@ -28,7 +28,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.contacts.models import Person
 from crm.extensions import db, utcnow
-from crm.mail.models import Delivery, DeliveryStatus, Suppression, SuppressionReason
+from crm.contacts.models import ConsentChannel
+from crm.mail.models import Delivery, DeliveryStatus, Suppression, SuppressionReason, blocking, suppressed
 from crm.mail.transports import TransportError, get_transport
 from crm.tasks import run_in_background
 
@@ -49,16 +50,23 @@ class SkipDelivery(Exception):
 @dataclass(frozen=True)
 class MailingKind:
     render: Renderer
+    #: The consent channel its mail belongs to: a suppression for that channel (an unsubscribe) blocks it.
+    channel: ConsentChannel | None = None
     #: Called once per batch with (mailing, subject_id, ids of the people just sent to), before the commit.
     on_sent: OnSent | None = None
+    #: Asked with the subject id before each batch: False pauses sending (the rest stays queued).
+    active: Callable[[int], bool] | None = None
 
 
 _KINDS: dict[str, MailingKind] = {}
 
 
-def register(kind: str, render: Renderer, *, on_sent: OnSent | None = None) -> None:
+def register(
+    kind: str, render: Renderer, *, channel: ConsentChannel | None = None, on_sent: OnSent | None = None,
+    active: Callable[[int], bool] | None = None,
+) -> None:
     """Make `render(delivery) -> EmailMessage` build every message of mailings of `kind`."""
-    _KINDS[kind] = MailingKind(render, on_sent)
+    _KINDS[kind] = MailingKind(render, channel, on_sent, active)
 
 
 def kind_of(mailing: str) -> str:
@@ -94,12 +102,12 @@ def _queue(mailing: str, subject_id: int, ids) -> int:
     already = sa.select(Delivery.id).where(
         Delivery.mailing == mailing, Delivery.subject_id == subject_id, Delivery.person_id == Person.id
     )
-    suppressed = sa.select(Suppression.id).where(Suppression.email == Person.email)
+    channel = _KINDS[kind_of(mailing)].channel if kind_of(mailing) in _KINDS else None
     rows = sa.select(
         sa.literal(mailing, table.c.mailing.type), sa.literal(subject_id, table.c.subject_id.type), Person.id,
         Person.email, sa.literal(DeliveryStatus.queued, table.c.status.type), sa.literal(0, table.c.attempts.type),
         sa.literal(utcnow(), table.c.queued_at.type),
-    ).where(Person.id.in_(ids), Person.email.is_not(None), ~sa.exists(already), ~sa.exists(suppressed))  # fmt: skip
+    ).where(Person.id.in_(ids), Person.email.is_not(None), ~sa.exists(already), ~suppressed(Person.email, channel))  # fmt: skip
     columns = ["mailing", "subject_id", "person_id", "email", "status", "attempts", "queued_at"]
     stmt = insert_skipping_duplicates(table).from_select(columns, rows)
     return db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
@@ -166,13 +174,12 @@ def _finish(delivery: Delivery, attempts: int, status: DeliveryStatus, error: st
 
 
 def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult) -> list[_Prepared]:
-    suppressed = set(
-        db.session.scalars(sa.select(Suppression.email).where(Suppression.email.in_({d.email for d in batch if d.email})))
-    )
+    emails = {d.email for d in batch if d.email}
+    blocked = set(db.session.scalars(sa.select(Suppression.email).where(Suppression.email.in_(emails), blocking(kind.channel))))
     prepared = []
     for delivery in batch:
         try:
-            if not delivery.email or delivery.email in suppressed:
+            if not delivery.email or delivery.email in blocked:
                 raise SkipDelivery("Keine oder eine gesperrte Adresse.")
             message = kind.render(delivery)
         except SkipDelivery as skip:
@@ -197,17 +204,24 @@ def _failed(item: _Prepared, error: TransportError, now: datetime, result: Dispa
         _finish(delivery, attempts, DeliveryStatus.failed, str(error))
         result.failed += 1
         if error.permanent and HARD_BOUNCE.search(str(error)):
-            _suppress(item.message["To"].addresses[0].addr_spec, str(error))
+            suppress(item.message["To"].addresses[0].addr_spec, SuppressionReason.hard_bounce, note=str(error))
         return
     _finish(delivery, attempts, DeliveryStatus.queued, str(error))
     delivery.claimed_until = now + timedelta(seconds=config["MAIL_RETRY_SECONDS"] * 2 ** (attempts - 1))
     result.retry += 1
 
 
-def _suppress(email: str, error: str) -> None:
-    if db.session.scalar(sa.select(Suppression.id).where(Suppression.email == email)) is None:
-        db.session.add(Suppression(email=email, reason=SuppressionReason.hard_bounce, note=error[:300]))
-        logger.info("Address %s suppressed after a hard bounce", email)
+def suppress(email: str, reason: SuppressionReason, *, channel: ConsentChannel | None = None, note: str | None = None) -> Suppression:
+    """Block `email` for bulk mail of `channel` (None: all); widens an existing block, never narrows it."""
+    existing = db.session.scalar(sa.select(Suppression).where(Suppression.email == email))
+    if existing is None:
+        existing = Suppression(email=email, reason=reason, channel=channel, note=(note or "")[:300] or None)
+        db.session.add(existing)
+        logger.info("Address %s suppressed (%s)", email, reason.value)
+    elif existing.channel is not None and existing.channel != channel:
+        existing.channel, existing.reason = None, reason
+        existing.note = (note or existing.note or "")[:300] or None
+    return existing
 
 
 def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchResult) -> list[int]:
@@ -254,6 +268,9 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
     result = DispatchResult()
     try:
         while not result.stopped:
+            if kind.active and not kind.active(subject_id):
+                result.stopped = "angehalten"
+                break
             clock = now or utcnow()
             batch = _claim(mailing, subject_id, size, clock)
             if not batch:

@@ -23,10 +23,11 @@ from crm.contacts.models.consents import REDACTABLE_COLUMNS
 from crm.contacts.services import record_consent
 from crm.contacts.services.people import CONSENT_CACHE, refresh_context_keys
 from crm.errors import ValidationFailed
-from crm.events.models import Invitation, SessionSpeaker
+from crm.events.models import Invitation, SessionSpeaker, Statement
 from crm.extensions import db, utcnow
 from crm.mail.models import Delivery
 from crm.members.models import Membership, MembershipStatus
+from crm.newsletters.models import Signup
 from crm.portal.models import ChangeRequest
 
 ERASED_NAME = "Gelöschte Person"
@@ -131,6 +132,17 @@ class Erasure:
     def speaking(self) -> None:
         db.session.execute(sa.delete(SessionSpeaker).where(SessionSpeaker.person_id == self.person.id))
 
+    def statements(self) -> None:
+        # Written about the person's talk: without the person, it goes with the programme entry.
+        db.session.execute(sa.delete(Statement).where(Statement.person_id == self.person.id))
+
+    def signups(self) -> None:
+        # The consent ledger keeps that and when consent was given; the request details go.
+        mine = Signup.person_id == self.person.id
+        if self.emails:
+            mine = sa.or_(mine, Signup.email.in_(self.emails))
+        db.session.execute(sa.delete(Signup).where(mine))
+
     def deliveries(self) -> None:
         # Counted as sent, without the address.
         db.session.execute(sa.update(Delivery).where(Delivery.person_id == self.person.id).values(email=None, last_error=None))
@@ -162,6 +174,8 @@ ERASERS = {
     "import_row_results": Erasure.import_reports,
     "invitations": Erasure.invitations,
     "session_speakers": Erasure.speaking,
+    "statements": Erasure.statements,
+    "newsletter_signups": Erasure.signups,
     "deliveries": Erasure.deliveries,
     "people": Erasure.person_row,
 }

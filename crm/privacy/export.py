@@ -18,10 +18,11 @@ from crm.auth.models import AccessToken, LoginAttempt, Role, User
 from crm.contacts.models import (
     Affiliation, Consent, ConsentChannel, ConsentMethod, DuplicateDismissal, Person, PersonMerge, Salutation, Tag, person_tags,
 )  # fmt: skip
-from crm.events.models import Invitation, SessionSpeaker
+from crm.events.models import Invitation, SessionSpeaker, Statement
 from crm.extensions import db
 from crm.mail.models import Delivery
 from crm.members.models import Membership, MembershipStatus, MembershipType
+from crm.newsletters.models import Signup
 from crm.portal.models import ChangeRequest, RequestKind, RequestStatus
 from crm.templating import date_de, datetime_short_de
 
@@ -136,6 +137,19 @@ def _speaking(person: Person) -> list[dict]:
             for s in rows]  # fmt: skip
 
 
+def _statements(person: Person) -> list[dict]:
+    rows = _all(sa.select(Statement).where(Statement.person_id == person.id).order_by(Statement.id))
+    return [{"event": s.session.event.title, "session": s.session.title, **_row(s, ("lead", "body"))} for s in rows]
+
+
+def _signups(person: Person) -> list[dict]:
+    mine = Signup.person_id == person.id
+    rows = _all(sa.select(Signup).where(sa.or_(mine, Signup.email == person.email) if person.email else mine).order_by(Signup.id))
+    columns = ("email", "first_name", "last_name", "requested_at", "request_ip", "user_agent", "wording", "wording_version",
+               "mail_sent_at", "confirmed_at", "confirmed_ip")  # fmt: skip
+    return [_row(s, columns) for s in rows]
+
+
 def _deliveries(person: Person) -> list[dict]:
     rows = _all(sa.select(Delivery).where(Delivery.person_id == person.id).order_by(Delivery.queued_at))
     return [_row(d, ("mailing", "email", "status", "queued_at", "sent_at")) for d in rows]
@@ -174,6 +188,8 @@ SECTIONS = [
     Section("merges", "Zusammengeführte Datensätze", ("person_merges",), _merges),
     Section("invitations", "Einladungen zu Veranstaltungen", ("invitations",), _invitations),
     Section("speaking", "Auftritte im Programm", ("session_speakers",), _speaking),
+    Section("statements", "Aussagen in Veranstaltungsberichten", ("statements",), _statements),
+    Section("signups", "Newsletter-Anmeldungen", ("newsletter_signups",), _signups),
     Section("deliveries", "Versandte E-Mails", ("deliveries",), _deliveries),
     Section("history", "Änderungsprotokoll", ("audit_log",), _history),
 ]

@@ -23,6 +23,7 @@ class ConsentMethod(StrEnum):
     office = "office"  # entered by office staff
     portal = "portal"  # the member's own preferences
     unsubscribe = "unsubscribe"
+    link = "link"  # the preference centre, opened from a personal link in a mail
 
     @property
     def label(self) -> str:
@@ -32,6 +33,7 @@ class ConsentMethod(StrEnum):
             "office": "Eintrag der Geschäftsstelle",
             "portal": "Mitgliederportal",
             "unsubscribe": "Abmeldelink",
+            "link": "Einstellungsseite (persönlicher Link)",
         }[self.value]
 
 
