@@ -64,13 +64,14 @@ def _register_blueprints(app: Flask) -> None:
     from crm.mail.cli import mail_cli
     from crm.mail.views import bp as mail_bp
     from crm.members.office_views import bp as memberships_bp
+    from crm.newsletters.archive_views import bp as archive_bp
     from crm.portal.office_views import bp as portal_office_bp
     from crm.portal.views import bp as portal_bp
 
     for blueprint in (
         auth_bp, users_bp, dashboard_bp, mail_bp, portal_bp,
         people_bp, affiliations_bp, duplicates_bp, organizations_bp, segments_bp, imports_bp, audit_bp,
-        portal_office_bp, memberships_bp, events_bp, invitations_bp, rsvp_bp,
+        portal_office_bp, memberships_bp, events_bp, invitations_bp, rsvp_bp, archive_bp,
     ):  # fmt: skip
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)

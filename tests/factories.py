@@ -159,3 +159,21 @@ class Factories:
         self.db.session.add(invitation)
         self.db.session.flush()
         return invitation
+
+    def newsletter(self, *, blocks: bool = True, **kw):
+        """A draft newsletter with a text block, addressed to a segment of everybody."""
+        from crm.newsletters.models import BlockKind, Newsletter, NewsletterBlock
+        from crm.newsletters.sending import new_web_key
+
+        kw.setdefault("subject", f"Neues aus dem Verein {next(_seq)}")
+        kw.setdefault("preheader", "Rückblick und Termine")
+        if "segment" not in kw and "segment_id" not in kw:
+            kw["segment"] = self.segment()
+        newsletter = Newsletter(web_key=new_web_key(), **kw)
+        if blocks:
+            newsletter.blocks.append(
+                NewsletterBlock(kind=BlockKind.text, position=0, title="Liebe Mitglieder", body="Wir berichten **kurz**.")
+            )
+        self.db.session.add(newsletter)
+        self.db.session.flush()
+        return newsletter

@@ -129,6 +129,9 @@ ROUTES = [
     ("invitations.purge_needs", "POST", "/veranstaltungen/{event}/einladungen/gesundheitsangaben-loeschen", STAFF),
     ("rsvp.show", "GET", "/teilnahme/invalid-token", ALL),
     ("rsvp.calendar", "GET", "/teilnahme/invalid-token/kalender.ics", ALL),
+    ("archive.index", "GET", "/archiv/", ALL),
+    ("archive.show", "GET", "/archiv/unbekannt", ALL),
+    ("archive.event", "GET", "/termine/{event}", ALL),
 ]
 
 
@@ -158,6 +161,7 @@ def test_route_access(client, login, make, role, endpoint, method, path, allowed
         request=make.change_request(other.person).id,
         membership=make.membership(organization=organization).id,
         event=event.id, session=session.id, speaker=speaker.id, invitation=invitation.id,
+        newsletter=make.newsletter(segment=segment).id,
     )  # fmt: skip
     db.session.commit()  # as in real use: a view that rolls back a refused write keeps these
     response = client.open(url, method=method)

@@ -56,6 +56,8 @@ class MailingKind:
     on_sent: OnSent | None = None
     #: Asked with the subject id before each batch: False pauses sending (the rest stays queued).
     active: Callable[[int], bool] | None = None
+    #: Called with the subject id after each dispatch run (e.g. to mark a newsletter sent).
+    finished: Callable[[int], None] | None = None
 
 
 _KINDS: dict[str, MailingKind] = {}
@@ -63,10 +65,10 @@ _KINDS: dict[str, MailingKind] = {}
 
 def register(
     kind: str, render: Renderer, *, channel: ConsentChannel | None = None, on_sent: OnSent | None = None,
-    active: Callable[[int], bool] | None = None,
+    active: Callable[[int], bool] | None = None, finished: Callable[[int], None] | None = None,
 ) -> None:
     """Make `render(delivery) -> EmailMessage` build every message of mailings of `kind`."""
-    _KINDS[kind] = MailingKind(render, channel, on_sent, active)
+    _KINDS[kind] = MailingKind(render, channel, on_sent, active, finished)
 
 
 def kind_of(mailing: str) -> str:
@@ -288,6 +290,8 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
     finally:
         if own_transport:
             transport.close()
+    if kind.finished:
+        kind.finished(subject_id)
     logger.info("Mailing %s/%s: %s sent, %s failed, %s to retry", mailing, subject_id, result.sent, result.failed, result.retry)
     return result
 
