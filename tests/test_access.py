@@ -132,6 +132,28 @@ ROUTES = [
     ("archive.index", "GET", "/archiv/", ALL),
     ("archive.show", "GET", "/archiv/unbekannt", ALL),
     ("archive.event", "GET", "/termine/{event}", ALL),
+    ("newsletters.index", "GET", "/newsletters/?status=draft", STAFF),
+    ("newsletters.new", "GET", "/newsletters/neu", STAFF),
+    ("newsletters.show", "GET", "/newsletters/{newsletter}", STAFF),
+    ("newsletters.edit", "GET", "/newsletters/{newsletter}/einstellungen", STAFF),
+    ("newsletters.delete", "GET", "/newsletters/{newsletter}/loeschen", STAFF),
+    ("newsletters.add_block", "POST", "/newsletters/{newsletter}/bloecke/text", STAFF),
+    ("newsletters.edit_block", "POST", "/newsletters/bloecke/{block}", STAFF),
+    ("newsletters.move_block", "POST", "/newsletters/bloecke/{block}/verschieben", STAFF),
+    ("newsletters.delete_block", "POST", "/newsletters/bloecke/{block}/entfernen", STAFF),
+    ("newsletters.refill_block", "POST", "/newsletters/bloecke/{block}/neu-erzeugen", STAFF),
+    ("newsletter_sending.preview", "GET", "/newsletters/{newsletter}/vorschau?q=beispiel", STAFF),
+    ("newsletter_sending.preview_html", "GET", "/newsletters/{newsletter}/vorschau.html", STAFF),
+    ("newsletter_sending.send_test", "POST", "/newsletters/{newsletter}/test", STAFF),
+    ("newsletter_sending.send_page", "GET", "/newsletters/{newsletter}/versand", STAFF),
+    ("newsletter_sending.start", "POST", "/newsletters/{newsletter}/senden", STAFF),
+    ("newsletter_sending.schedule", "POST", "/newsletters/{newsletter}/planen", STAFF),
+    ("newsletter_sending.unschedule", "POST", "/newsletters/{newsletter}/planung-aufheben", STAFF),
+    ("newsletter_sending.pause", "POST", "/newsletters/{newsletter}/anhalten", STAFF),
+    ("newsletter_sending.resume", "POST", "/newsletters/{newsletter}/fortsetzen", STAFF),
+    ("newsletter_sending.cancel", "POST", "/newsletters/{newsletter}/abbrechen", STAFF),
+    ("newsletter_sending.progress", "GET", "/newsletters/{newsletter}/fortschritt.json", STAFF),
+    ("newsletter_sending.deliveries", "GET", "/newsletters/{newsletter}/zustellungen?status=failed", STAFF),
 ]
 
 
@@ -155,13 +177,14 @@ def test_route_access(client, login, make, role, endpoint, method, path, allowed
     session = add_session(event, {"title": "Eröffnung", "starts_at": event.starts_at}, actor=None)
     speaker = add_speaker(session, person2, actor=None)
     invitation = make.invitation(event=event, person=other.person)
+    newsletter = make.newsletter(segment=segment)
     url = path.format(
         user=other.id, person=other.person_id, organization=organization.id, affiliation=affiliation.id,
         segment=segment.id, job=job.id, person2=person2.id, merge=make.merge().id,
         request=make.change_request(other.person).id,
         membership=make.membership(organization=organization).id,
         event=event.id, session=session.id, speaker=speaker.id, invitation=invitation.id,
-        newsletter=make.newsletter(segment=segment).id,
+        newsletter=newsletter.id, block=newsletter.blocks[0].id,
     )  # fmt: skip
     db.session.commit()  # as in real use: a view that rolls back a refused write keeps these
     response = client.open(url, method=method)

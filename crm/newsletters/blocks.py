@@ -184,7 +184,7 @@ def add_block(newsletter: Newsletter, kind: BlockKind | str, data: dict[str, Any
     if kind == BlockKind.event_review:
         event = db.session.get(Event, values["event_id"])
         values["title"] = values["title"] or f"Rückblick: {event.title}"[: LIMITS["title"]]
-        values["body"] = values["body"] or review_text(event)
+        values["body"] = values["body"] or review_text(event) or None
     block = NewsletterBlock(kind=kind, position=len(newsletter.blocks), **values)
     newsletter.blocks.append(block)
     db.session.flush()

@@ -5,7 +5,7 @@ import re
 import sqlalchemy as sa
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
 from crm.contacts.forms import EMAIL, REQUIRED, TOO_LONG, MultiCheckboxField
 from crm.contacts.models import Segment
@@ -213,7 +213,7 @@ class TestMailForm(FlaskForm):
 
 
 class ScheduleForm(FlaskForm):
-    scheduled_at = GermanDateTimeField("Versand am (Berliner Zeit)", validators=[DataRequired("Bitte geben Sie Datum und Uhrzeit an.")])
+    scheduled_at = GermanDateTimeField("Versand am (Berliner Zeit)", validators=[InputRequired("Bitte geben Sie Datum und Uhrzeit an.")])
 
     def when(self):
         return to_utc(self.scheduled_at.data)  # entered as Berlin wall-clock time
