@@ -87,6 +87,8 @@ class Config:
     MAX_CONTENT_LENGTH = env_int("MAX_UPLOAD_MB", 50) * 1024 * 1024
     IMPORT_DIR = env("IMPORT_DIR", str(BASE_DIR / "instance" / "imports"))
     TASKS_INLINE = False
+    #: The embedded scheduler (crm.tasks): scheduled newsletters and resuming mailings; 0 switches it off.
+    SCHEDULER_SECONDS = env_int("SCHEDULER_SECONDS", 30)
     TIMEZONE = "Europe/Berlin"
     SHOW_OUTBOX = True
 

@@ -34,12 +34,14 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
 
     from crm.errors import register_error_handlers
     from crm.security import enforce_access
+    from crm.tasks import start_scheduler
     from crm.templating import register_template_helpers
 
     register_error_handlers(app)
     register_template_helpers(app)
     app.before_request(enforce_access)
     app.after_request(_security_headers)
+    app.before_request(lambda: start_scheduler(app))
     _register_blueprints(app)
     return app
 

@@ -274,11 +274,11 @@ def event_ids(newsletter: Newsletter) -> list[int]:
 
 def values_for(newsletter: Newsletter, person: Person | None) -> dict[str, str]:
     """The per-recipient values of the markers; person=None gives the neutral ones (web version)."""
-    from crm.newsletters.links import preferences_url, unsubscribe_url
-
     values = _event_links(person, event_ids(newsletter))
     values["salutation"] = person.letter_salutation if person else NEUTRAL_SALUTATION
     if person is not None:
+        from crm.newsletters.links import preferences_url, unsubscribe_url
+
         values["unsubscribe"] = unsubscribe_url(person, ConsentChannel.newsletter)
         values["preferences"] = preferences_url(person)
     return values
