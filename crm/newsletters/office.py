@@ -27,9 +27,9 @@ def recipient(person_id: int | None, sample: list[Person]) -> Person | None:
     return sample[0] if sample else None
 
 
-def preview(newsletter: Newsletter, person: Person | None) -> Compiled:
+def preview(newsletter: Newsletter, person: Person | None, compiled: Compiled | None = None) -> Compiled:
     """The newsletter as `person` gets it (with neutral values when None), as it would go out now."""
-    return personalize(frozen(newsletter), values_for(newsletter, person))
+    return personalize(compiled or frozen(newsletter), values_for(newsletter, person))
 
 
 @dataclass

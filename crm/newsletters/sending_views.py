@@ -39,11 +39,11 @@ def _render_preview(newsletter: Newsletter, test_form: TestMailForm | None = Non
     q = request.args.get("q", "").strip()[:200]
     if test_form is None:
         test_form = TestMailForm(formdata=None, data={"addresses": current_user.email})
-    compiled = office.preview(newsletter, person)
+    compiled = sending.frozen(newsletter)  # compiled once for the problems and the text version
     return render_template(
         "newsletters/preview.html", newsletter=newsletter, person=person, audience=audience, q=q,
-        hits=find_people(q) if q else [], text=compiled.text, test_form=test_form,
-        problems=[] if newsletter.is_frozen else sending.problems(newsletter),
+        hits=find_people(q) if q else [], text=office.preview(newsletter, person, compiled).text, test_form=test_form,
+        problems=[] if newsletter.is_frozen else sending.problems(newsletter, compiled),
     )  # fmt: skip
 
 

@@ -25,7 +25,7 @@ def test_preview_shows_desktop_mobile_and_text_as_the_first_recipient_gets_it(cl
     body, page = text(response), page_text(text(response))
     assert "Personalisiert für Dr. Anna Vorschau-Albers" in page
     assert "Anrede „Sehr geehrte Frau Dr. Vorschau-Albers“" in page
-    assert 'title="Vorschau am Desktop"' in body and 'width="700"' in body
+    assert 'title="Vorschau am Desktop"' in body and 'width="640"' in body
     assert 'title="Vorschau am Smartphone"' in body and 'width="375"' in body
     assert f'src="/newsletters/{newsletter.id}/vorschau.html?person={first.id}"' in body
     plain = body.split("<pre class=\"mail-text\" data-text-version>")[1].split("</pre>")[0]
