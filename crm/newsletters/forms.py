@@ -202,6 +202,8 @@ class TestMailForm(FlaskForm):
 
     def validate_addresses(self, field):
         addresses = split_addresses(field.data)
+        if not addresses:
+            raise ValidationError("Bitte geben Sie mindestens eine E-Mail-Adresse an.")
         if len(addresses) > MAX_TEST_ADDRESSES:
             raise ValidationError(f"Höchstens {MAX_TEST_ADDRESSES} Adressen auf einmal.")
         wrong = [a for a in addresses if email_error(a)]

@@ -59,7 +59,10 @@ def preview_html(newsletter_id: int):
     """The personalized HTML for the preview's frames."""
     newsletter = newsletter_or_404(newsletter_id)
     person = office.recipient(_person_id(request.args), sending.audience(newsletter, sample=1).sample)
-    return Response(office.preview(newsletter, person).html, mimetype="text/html")
+    response = Response(office.preview(newsletter, person).html, mimetype="text/html")
+    # Opened on its own (not in the page's sandboxed frame) it is still a sandbox: no scripts, no forms.
+    response.headers["Content-Security-Policy"] = "sandbox"
+    return response
 
 
 @bp.post("/<int:newsletter_id>/test")

@@ -34,6 +34,7 @@ def test_preview_shows_desktop_mobile_and_text_as_the_first_recipient_gets_it(cl
 
     frame = client.get(f"/newsletters/{newsletter.id}/vorschau.html?person={first.id}")
     assert frame.mimetype == "text/html" and "Sehr geehrte Frau Dr. Vorschau-Albers," in text(frame)
+    assert frame.headers["Content-Security-Policy"] == "sandbox"
     assert "<strong>kurz</strong>" in text(frame) and "Neues aus Kaiserslautern" in text(frame)
 
     page = page_text(text(client.get(f"/newsletters/{newsletter.id}/vorschau?person={second.id}")))
@@ -100,6 +101,6 @@ def test_test_mail_addresses_are_checked(client, login, make, mailbox):
     many = ", ".join(f"test{n}@example.org" for n in range(11))
     response = client.post(f"/newsletters/{newsletter.id}/test", data={"addresses": many})
     assert field_error(response, "addresses") == "Höchstens 10 Adressen auf einmal."
-    response = client.post(f"/newsletters/{newsletter.id}/test", data={"addresses": " "})
+    response = client.post(f"/newsletters/{newsletter.id}/test", data={"addresses": " , ;"})
     assert field_error(response, "addresses") == "Bitte geben Sie mindestens eine E-Mail-Adresse an."
     assert mailbox.messages == []
