@@ -12,6 +12,7 @@ from crm.contacts import search_index
 from crm.contacts.models import Affiliation, Organization, OrganizationKind, Person, person_tags
 from crm.contacts.municipal import BUNDESLAENDER
 from crm.contacts.search import fold, like_escape
+from crm.extensions import db
 from crm.members.models import Membership
 
 SORTS = {
@@ -56,8 +57,10 @@ def _read_args(cls, args: Mapping[str, Any], known: dict[str, Any]) -> dict[str,
     return values
 
 
-def _current_affiliations():
-    return sa.select(Affiliation.person_id).where(Affiliation.is_current)
+def _not_driving(column):
+    """The column as an expression, so that SQLite cannot read rows along it (its planner guesses
+    how many a list holds); PostgreSQL estimates better from the column itself."""
+    return column + 0 if db.session.get_bind().dialect.name == "sqlite" else column
 
 
 @dataclass
@@ -109,29 +112,65 @@ class PersonFilter:
             )
         return matching, conditions
 
-    def conditions(self, *, text_index: bool = True) -> list:
+    def conditions(self, *, walking: bool = False) -> list:
         """WHERE conditions on Person; every filter is an indexed column or an IN over an index.
 
-        text_index=False leaves out the lookup in the text-search index, for a plan that walks
-        another index and tests each row it meets.
+        walking=True is for a plan that walks the index of the sort order and tests each row it
+        meets: no lookup in the text-search index, and the people found in other tables are a
+        list to test against, not one to read the people along.
         """
-        return self._with_filters(*self._text_conditions(text_index))
+        return self._with_filters(*self._text_conditions(text_index=not walking), walking=walking)
 
-    def _with_filters(self, matching: sa.Select | None, text_conditions: list) -> list:
+    def _with_filters(self, matching: sa.Select | None, text_conditions: list, *, walking: bool = False) -> list:
         conditions = ([Person.id.in_(matching)] if matching is not None else []) + text_conditions
+        found = self._found_elsewhere()
+        if found is not None:
+            conditions.append((_not_driving(Person.id) if walking else Person.id).in_(found))
+        return conditions + self._column_conditions()
+
+    def _found_elsewhere(self) -> sa.Select | None:
+        """The ids of the people that the topic, Bundesland/kind and membership filters find, as one
+        SELECT over those tables (None: no such filter).
+
+        The sets are intersected before any people row is read: the people of a Bundesland with
+        a topic are a few hundred, each set alone thousands, and reading a people row costs more
+        than probing an index. Each set is read from an index alone (person_tags by topic,
+        affiliations by organization with end date and person, memberships by status and person).
+        """
+        sets = []
+        if self.tag:
+            sets.append(sa.select(person_tags.c.person_id).where(person_tags.c.tag_id == int(self.tag)))
         if self.state or self.kind:
-            organizations = _current_affiliations().join(Organization, Organization.id == Affiliation.organization_id)
+            organizations = sa.select(Organization.id)
             if self.state:
                 organizations = organizations.where(Organization.state == self.state)
             if self.kind:
                 organizations = organizations.where(Organization.kind == self.kind)
-            conditions.append(Person.id.in_(organizations))
-        if self.tag:
-            conditions.append(Person.id.in_(sa.select(person_tags.c.person_id).where(person_tags.c.tag_id == int(self.tag))))
+            sets.append(
+                sa.select(Affiliation.person_id).where(Affiliation.organization_id.in_(organizations), Affiliation.is_current)
+            )
+        members = None
+        if self.membership and self.membership != "none":
+            # An organization's membership has no person (NULL), which must not count as one.
+            members = sa.select(Membership.person_id).where(
+                Membership.status == self.membership, Membership.person_id.is_not(None)
+            )
+        if not sets:
+            return members
+        found = sets[-1]
+        if members is not None:
+            # Most people of a status are members: SQLite must not read the other set person by
+            # person along the members, but look each of its people up among them.
+            found = found.where(_not_driving(found.selected_columns[0]).in_(members))
+        for outer in reversed(sets[:-1]):
+            found = outer.where(outer.selected_columns[0].in_(found))
+        return found
+
+    def _column_conditions(self) -> list:
+        """The conditions on the people rows themselves."""
+        conditions = []
         if self.membership == "none":
             conditions.append(Person.id.not_in(sa.select(Membership.person_id).where(Membership.person_id.is_not(None))))
-        elif self.membership:
-            conditions.append(Person.id.in_(sa.select(Membership.person_id).where(Membership.status == self.membership)))
         if self.consent:
             conditions.append(CONSENT_FILTERS[self.consent][1])
         if self.has_email == "yes":
@@ -147,13 +186,17 @@ class PersonFilter:
             # The index answers this search alone, and its row ids are the people's (its triggers
             # keep it in step): there is no need to read the people rows.
             return matching
+        found = self._found_elsewhere()
+        if found is not None and matching is None and not text_conditions and not self._column_conditions():
+            # Every person id in those tables is a person's (foreign keys): again no people rows.
+            return found.distinct()
         return sa.select(Person.id).where(*self._with_filters(matching, text_conditions))
 
     def statement(self, *, hits: int | None = None) -> sa.Select:
         """SELECT of the matching people in the chosen order; `hits`: how many match, if known."""
         order = SORTS[self.sort][1]
         if hits is not None and hits >= BROAD_HITS:
-            return sa.select(Person).where(*self.conditions(text_index=False)).order_by(*order)
+            return sa.select(Person).where(*self.conditions(walking=True)).order_by(*order)
         if not self.is_empty and self.sort == "name":
             # With a filter, finding the hits first and sorting them is much faster than walking the
             # name index and testing every row in index order (which the planner would pick for
@@ -167,8 +210,11 @@ class PersonFilter:
         return session.scalar(sa.select(sa.func.count()).select_from(ids.subquery()))
 
     def count_hits(self, session, *, page_end: int) -> tuple[int, bool]:
-        """The hits counted up to COUNTED_HITS, or to the end of the page shown if that is further,
-        and whether there are more than that."""
+        """How many people match, and whether there are more than that: a search counts its hits
+        up to COUNTED_HITS, or to the end of the page shown if that is further; other filters
+        count exactly."""
+        if not self.q:
+            return self.count(session), False
         at_most = max(COUNTED_HITS, page_end)
         hits = self.count(session, at_most=at_most)
         return min(hits, at_most), hits > at_most
