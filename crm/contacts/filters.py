@@ -3,7 +3,7 @@
 A filter is a set of URL arguments, so it can be bookmarked, shared and saved as a segment; a
 segment evaluates its arguments anew each time and so always means the current people.
 """
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
 import sqlalchemy as sa
@@ -38,6 +38,9 @@ BROAD_HITS = 5000
 #: third of all people exactly would take longer than the rest of the page (segments count exactly).
 COUNTED_HITS = 10_000
 
+#: Members of any status: not a filter of the list, but how count() leaves out the members.
+ANY_MEMBERSHIP = "*"
+
 MEMBERSHIP_FILTERS = {
     "active": "Mitglied (aktiv)",
     "applied": "Mitgliedschaft beantragt",
@@ -58,9 +61,12 @@ def _read_args(cls, args: Mapping[str, Any], known: dict[str, Any]) -> dict[str,
 
 
 def _not_driving(column):
-    """The column as an expression, so that SQLite cannot read rows along it (its planner guesses
-    how many a list holds); PostgreSQL estimates better from the column itself."""
-    return column + 0 if db.session.get_bind().dialect.name == "sqlite" else column
+    """The column as an expression of the same value, so that SQLite cannot read rows along its
+    index (its planner guesses how many rows a list or IS NULL finds); PostgreSQL estimates
+    better from the column itself."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return column
+    return column + ("" if isinstance(column.type, sa.String) else 0)
 
 
 @dataclass
@@ -126,7 +132,7 @@ class PersonFilter:
         found = self._found_elsewhere()
         if found is not None:
             conditions.append((_not_driving(Person.id) if walking else Person.id).in_(found))
-        return conditions + self._column_conditions()
+        return conditions + self._column_conditions(walking=walking)
 
     def _found_elsewhere(self) -> sa.Select | None:
         """The ids of the people that the topic, Bundesland/kind and membership filters find, as one
@@ -152,9 +158,9 @@ class PersonFilter:
         members = None
         if self.membership and self.membership != "none":
             # An organization's membership has no person (NULL), which must not count as one.
-            members = sa.select(Membership.person_id).where(
-                Membership.status == self.membership, Membership.person_id.is_not(None)
-            )
+            members = sa.select(Membership.person_id).where(Membership.person_id.is_not(None))
+            if self.membership != ANY_MEMBERSHIP:
+                members = members.where(Membership.status == self.membership)
         if not sets:
             return members
         found = sets[-1]
@@ -166,17 +172,18 @@ class PersonFilter:
             found = outer.where(outer.selected_columns[0].in_(found))
         return found
 
-    def _column_conditions(self) -> list:
+    def _column_conditions(self, *, walking: bool = False) -> list:
         """The conditions on the people rows themselves."""
         conditions = []
+        email = _not_driving(Person.email) if walking else Person.email
         if self.membership == "none":
             conditions.append(Person.id.not_in(sa.select(Membership.person_id).where(Membership.person_id.is_not(None))))
         if self.consent:
             conditions.append(CONSENT_FILTERS[self.consent][1])
         if self.has_email == "yes":
-            conditions.append(Person.email.is_not(None))
+            conditions.append(email.is_not(None))
         elif self.has_email == "no":
-            conditions.append(Person.email.is_(None))
+            conditions.append(email.is_(None))
         return conditions
 
     def ids(self) -> sa.Select:
@@ -206,6 +213,13 @@ class PersonFilter:
 
     def count(self, session, *, at_most: int | None = None) -> int:
         """How many people match; with `at_most`, counting stops after at_most + 1 of them."""
+        if at_most is None and self.membership == "none":
+            # Most people are no members: everyone less the members is counted from indexes
+            # (memberships, topics, ...) instead of testing every people row.
+            return replace(self, membership="").count(session) - replace(self, membership=ANY_MEMBERSHIP).count(session)
+        if at_most is None and self.has_email == "yes":
+            # Likewise most people have an address, and the few without are found in its index.
+            return replace(self, has_email="").count(session) - replace(self, has_email="no").count(session)
         ids = self.ids() if at_most is None else self.ids().limit(at_most + 1)
         return session.scalar(sa.select(sa.func.count()).select_from(ids.subquery()))
 
