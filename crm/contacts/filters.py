@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from crm.contacts import search_index
 from crm.contacts.models import Affiliation, Organization, OrganizationKind, Person, person_tags
@@ -67,6 +68,14 @@ def _not_driving(column):
     if db.session.get_bind().dialect.name != "sqlite":
         return column
     return column + ("" if isinstance(column.type, sa.String) else 0)
+
+
+def _one_of(column, ids: list[int]):
+    """column IN ids; on PostgreSQL as one array parameter (hundreds of parameters take longer to
+    send and plan than the query takes to run)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.literal(ids, postgresql.ARRAY(sa.Integer)))
+    return column.in_(ids)
 
 
 @dataclass
@@ -199,17 +208,19 @@ class PersonFilter:
             return found.distinct()
         return sa.select(Person.id).where(*self._with_filters(matching, text_conditions))
 
-    def statement(self, *, hits: int | None = None) -> sa.Select:
-        """SELECT of the matching people in the chosen order; `hits`: how many match, if known."""
+    def statement(self, *, hits: int | None = None, among: list[int] | None = None) -> sa.Select:
+        """SELECT of the matching people in the chosen order; `hits`: how many match, if known;
+        `among`: their ids, if known (see found())."""
         order = SORTS[self.sort][1]
-        if hits is not None and hits >= BROAD_HITS:
+        if hits is not None and hits >= BROAD_HITS and among is None:
             return sa.select(Person).where(*self.conditions(walking=True)).order_by(*order)
         if not self.is_empty and self.sort == "name":
             # With a filter, finding the hits first and sorting them is much faster than walking the
             # name index and testing every row in index order (which the planner would pick for
             # ORDER BY ... LIMIT); the concatenation keeps the query off that index.
             order = (Person.last_name + "", Person.first_name, Person.id)
-        return sa.select(Person).where(*self.conditions()).order_by(*order)
+        conditions = [_one_of(Person.id, among)] if among is not None else self.conditions()
+        return sa.select(Person).where(*conditions).order_by(*order)
 
     def count(self, session, *, at_most: int | None = None) -> int:
         """How many people match; with `at_most`, counting stops after at_most + 1 of them."""
@@ -223,12 +234,19 @@ class PersonFilter:
         ids = self.ids() if at_most is None else self.ids().limit(at_most + 1)
         return session.scalar(sa.select(sa.func.count()).select_from(ids.subquery()))
 
+    def found(self, session) -> tuple[int, list[int] | None]:
+        """How many people match and, if they are fewer than BROAD_HITS, their ids: the page is
+        then read by id instead of finding the people a second time (a few hundred ids cost less
+        than intersecting the filters again); more people are counted, and their page is read
+        along the index of the sort order (statement())."""
+        ids = session.scalars(self.ids().limit(BROAD_HITS)).all()
+        if len(ids) < BROAD_HITS:
+            return len(ids), ids
+        return self.count(session), None
+
     def count_hits(self, session, *, page_end: int) -> tuple[int, bool]:
-        """How many people match, and whether there are more than that: a search counts its hits
-        up to COUNTED_HITS, or to the end of the page shown if that is further; other filters
-        count exactly."""
-        if not self.q:
-            return self.count(session), False
+        """The hits counted up to COUNTED_HITS, or to the end of the page shown if that is further,
+        and whether there are more than that."""
         at_most = max(COUNTED_HITS, page_end)
         hits = self.count(session, at_most=at_most)
         return min(hits, at_most), hits > at_most
