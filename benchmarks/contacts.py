@@ -40,7 +40,9 @@ def make_app(url: str):
     return create_app(Config)
 
 
-def prepare(url: str, people: int, organizations: int):
+def prepare(url: str, people: int, organizations: int, *, reuse: bool = False):
+    """Migrate and fill the database; with `reuse`, a database already filled is only migrated
+    (new migrations run on the data there) and the pages are measured on it again."""
     import flask_migrate
 
     from benchmarks.generate import generate
@@ -50,6 +52,8 @@ def prepare(url: str, people: int, organizations: int):
     app = make_app(url)
     with app.app_context():
         flask_migrate.upgrade()
+        if reuse and db.session.scalar(sa.text("SELECT count(*) FROM people")):
+            return app
         generate(people, organizations)
         create_user(email="bench@example.org", role="office", last_name="Bench", password="benchmark-passwort", actor=None)
         db.session.commit()
@@ -64,9 +68,11 @@ def measure_pages(app, repeat: int) -> dict[str, dict[str, float]]:
     client.post("/login", data={"email": "bench@example.org", "password": "benchmark-passwort"})
     with app.app_context():
         tag_id = db.session.scalar(sa.select(Tag.id).where(Tag.name == "Bildung"))
-        segment = Segment(name="Bench BW Bildung", filters={"state": "08", "tag": str(tag_id)})
-        db.session.add(segment)
-        db.session.commit()
+        segment = db.session.scalar(sa.select(Segment).where(Segment.name == "Bench BW Bildung"))
+        if segment is None:  # a reused database has it from the first run
+            segment = Segment(name="Bench BW Bildung", filters={"state": "08", "tag": str(tag_id)})
+            db.session.add(segment)
+            db.session.commit()
         segment_id = segment.id
     rng = random.Random(1)
     terms = ["muller", "schmidt", "groß", "mueller", "hans", "stadt ulm", "bürgermeister", "kassel", "yılmaz", "example.com"]
@@ -151,18 +157,25 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the import CSV")
     parser.add_argument("--postgres", help="URL of an EMPTY PostgreSQL database to use as well")
+    parser.add_argument("--sqlite", metavar="PATH", help="SQLite file to use (default: a new temporary one)")
+    parser.add_argument(
+        "--reuse", action="store_true",
+        help="measure again on databases a previous run filled (--sqlite PATH, --postgres URL) instead of "
+        "generating them (use with --no-import: an import adds its rows)",
+    )
     parser.add_argument("--no-import", action="store_true", help="measure the pages only, skip the import")
     parser.add_argument("--import-only", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.import_only:
         run_import(args.import_only, args.rows)
         return
-    databases = {"SQLite": f"sqlite:///{tempfile.mkdtemp(prefix='crm-bench-')}/bench.sqlite"}
+    sqlite_path = args.sqlite or f"{tempfile.mkdtemp(prefix='crm-bench-')}/bench.sqlite"
+    databases = {"SQLite": f"sqlite:///{Path(sqlite_path).resolve()}"}
     if args.postgres:
         databases["PostgreSQL"] = args.postgres
     for label, url in databases.items():
         start = time.perf_counter()
-        app = prepare(url, args.people, args.organizations)
+        app = prepare(url, args.people, args.organizations, reuse=args.reuse)
         print(f"\n== {label}: {args.people:,} people, {args.organizations:,} organizations "
               f"(generated and migrated in {time.perf_counter() - start:.0f} s)")  # fmt: skip
         for name, figures in measure_pages(app, args.repeat).items():

@@ -3,15 +3,17 @@
 A filter is a set of URL arguments, so it can be bookmarked, shared and saved as a segment; a
 segment evaluates its arguments anew each time and so always means the current people.
 """
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from crm.contacts import search_index
 from crm.contacts.models import Affiliation, Organization, OrganizationKind, Person, person_tags
 from crm.contacts.municipal import BUNDESLAENDER
 from crm.contacts.search import fold, like_escape
+from crm.extensions import db
 from crm.members.models import Membership
 
 SORTS = {
@@ -37,6 +39,9 @@ BROAD_HITS = 5000
 #: third of all people exactly would take longer than the rest of the page (segments count exactly).
 COUNTED_HITS = 10_000
 
+#: Members of any status: not a filter of the list, but how count() leaves out the members.
+ANY_MEMBERSHIP = "*"
+
 MEMBERSHIP_FILTERS = {
     "active": "Mitglied (aktiv)",
     "applied": "Mitgliedschaft beantragt",
@@ -56,8 +61,21 @@ def _read_args(cls, args: Mapping[str, Any], known: dict[str, Any]) -> dict[str,
     return values
 
 
-def _current_affiliations():
-    return sa.select(Affiliation.person_id).where(Affiliation.is_current)
+def _not_driving(column):
+    """The column as an expression of the same value, so that SQLite cannot read rows along its
+    index (its planner guesses how many rows a list or IS NULL finds); PostgreSQL estimates
+    better from the column itself."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return column
+    return column + ("" if isinstance(column.type, sa.String) else 0)
+
+
+def _one_of(column, ids: list[int]):
+    """column IN ids; on PostgreSQL as one array parameter (hundreds of parameters take longer to
+    send and plan than the query takes to run)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.literal(ids, postgresql.ARRAY(sa.Integer)))
+    return column.in_(ids)
 
 
 @dataclass
@@ -109,35 +127,72 @@ class PersonFilter:
             )
         return matching, conditions
 
-    def conditions(self, *, text_index: bool = True) -> list:
+    def conditions(self, *, walking: bool = False) -> list:
         """WHERE conditions on Person; every filter is an indexed column or an IN over an index.
 
-        text_index=False leaves out the lookup in the text-search index, for a plan that walks
-        another index and tests each row it meets.
+        walking=True is for a plan that walks the index of the sort order and tests each row it
+        meets: no lookup in the text-search index, and the people found in other tables are a
+        list to test against, not one to read the people along.
         """
-        return self._with_filters(*self._text_conditions(text_index))
+        return self._with_filters(*self._text_conditions(text_index=not walking), walking=walking)
 
-    def _with_filters(self, matching: sa.Select | None, text_conditions: list) -> list:
+    def _with_filters(self, matching: sa.Select | None, text_conditions: list, *, walking: bool = False) -> list:
         conditions = ([Person.id.in_(matching)] if matching is not None else []) + text_conditions
+        found = self._found_elsewhere()
+        if found is not None:
+            conditions.append((_not_driving(Person.id) if walking else Person.id).in_(found))
+        return conditions + self._column_conditions(walking=walking)
+
+    def _found_elsewhere(self) -> sa.Select | None:
+        """The ids of the people that the topic, Bundesland/kind and membership filters find, as one
+        SELECT over those tables (None: no such filter).
+
+        The sets are intersected before any people row is read: the people of a Bundesland with
+        a topic are a few hundred, each set alone thousands, and reading a people row costs more
+        than probing an index. Each set is read from an index alone (person_tags by topic,
+        affiliations by organization with end date and person, memberships by status and person).
+        """
+        sets = []
+        if self.tag:
+            sets.append(sa.select(person_tags.c.person_id).where(person_tags.c.tag_id == int(self.tag)))
         if self.state or self.kind:
-            organizations = _current_affiliations().join(Organization, Organization.id == Affiliation.organization_id)
+            organizations = sa.select(Organization.id)
             if self.state:
                 organizations = organizations.where(Organization.state == self.state)
             if self.kind:
                 organizations = organizations.where(Organization.kind == self.kind)
-            conditions.append(Person.id.in_(organizations))
-        if self.tag:
-            conditions.append(Person.id.in_(sa.select(person_tags.c.person_id).where(person_tags.c.tag_id == int(self.tag))))
+            sets.append(
+                sa.select(Affiliation.person_id).where(Affiliation.organization_id.in_(organizations), Affiliation.is_current)
+            )
+        members = None
+        if self.membership and self.membership != "none":
+            # An organization's membership has no person (NULL), which must not count as one.
+            members = sa.select(Membership.person_id).where(Membership.person_id.is_not(None))
+            if self.membership != ANY_MEMBERSHIP:
+                members = members.where(Membership.status == self.membership)
+        if not sets:
+            return members
+        found = sets[-1]
+        if members is not None:
+            # Most people of a status are members: SQLite must not read the other set person by
+            # person along the members, but look each of its people up among them.
+            found = found.where(_not_driving(found.selected_columns[0]).in_(members))
+        for outer in reversed(sets[:-1]):
+            found = outer.where(outer.selected_columns[0].in_(found))
+        return found
+
+    def _column_conditions(self, *, walking: bool = False) -> list:
+        """The conditions on the people rows themselves."""
+        conditions = []
+        email = _not_driving(Person.email) if walking else Person.email
         if self.membership == "none":
             conditions.append(Person.id.not_in(sa.select(Membership.person_id).where(Membership.person_id.is_not(None))))
-        elif self.membership:
-            conditions.append(Person.id.in_(sa.select(Membership.person_id).where(Membership.status == self.membership)))
         if self.consent:
             conditions.append(CONSENT_FILTERS[self.consent][1])
         if self.has_email == "yes":
-            conditions.append(Person.email.is_not(None))
+            conditions.append(email.is_not(None))
         elif self.has_email == "no":
-            conditions.append(Person.email.is_(None))
+            conditions.append(email.is_(None))
         return conditions
 
     def ids(self) -> sa.Select:
@@ -147,24 +202,47 @@ class PersonFilter:
             # The index answers this search alone, and its row ids are the people's (its triggers
             # keep it in step): there is no need to read the people rows.
             return matching
+        found = self._found_elsewhere()
+        if found is not None and matching is None and not text_conditions and not self._column_conditions():
+            # Every person id in those tables is a person's (foreign keys): again no people rows.
+            return found.distinct()
         return sa.select(Person.id).where(*self._with_filters(matching, text_conditions))
 
-    def statement(self, *, hits: int | None = None) -> sa.Select:
-        """SELECT of the matching people in the chosen order; `hits`: how many match, if known."""
+    def statement(self, *, hits: int | None = None, among: list[int] | None = None) -> sa.Select:
+        """SELECT of the matching people in the chosen order; `hits`: how many match, if known;
+        `among`: their ids, if known (see found())."""
         order = SORTS[self.sort][1]
-        if hits is not None and hits >= BROAD_HITS:
-            return sa.select(Person).where(*self.conditions(text_index=False)).order_by(*order)
+        if hits is not None and hits >= BROAD_HITS and among is None:
+            return sa.select(Person).where(*self.conditions(walking=True)).order_by(*order)
         if not self.is_empty and self.sort == "name":
             # With a filter, finding the hits first and sorting them is much faster than walking the
             # name index and testing every row in index order (which the planner would pick for
             # ORDER BY ... LIMIT); the concatenation keeps the query off that index.
             order = (Person.last_name + "", Person.first_name, Person.id)
-        return sa.select(Person).where(*self.conditions()).order_by(*order)
+        conditions = [_one_of(Person.id, among)] if among is not None else self.conditions()
+        return sa.select(Person).where(*conditions).order_by(*order)
 
     def count(self, session, *, at_most: int | None = None) -> int:
         """How many people match; with `at_most`, counting stops after at_most + 1 of them."""
+        if at_most is None and self.membership == "none":
+            # Most people are no members: everyone less the members is counted from indexes
+            # (memberships, topics, ...) instead of testing every people row.
+            return replace(self, membership="").count(session) - replace(self, membership=ANY_MEMBERSHIP).count(session)
+        if at_most is None and self.has_email == "yes":
+            # Likewise most people have an address, and the few without are found in its index.
+            return replace(self, has_email="").count(session) - replace(self, has_email="no").count(session)
         ids = self.ids() if at_most is None else self.ids().limit(at_most + 1)
         return session.scalar(sa.select(sa.func.count()).select_from(ids.subquery()))
+
+    def found(self, session) -> tuple[int, list[int] | None]:
+        """How many people match and, if they are fewer than BROAD_HITS, their ids: the page is
+        then read by id instead of finding the people a second time (a few hundred ids cost less
+        than intersecting the filters again); more people are counted, and their page is read
+        along the index of the sort order (statement())."""
+        ids = session.scalars(self.ids().limit(BROAD_HITS)).all()
+        if len(ids) < BROAD_HITS:
+            return len(ids), ids
+        return self.count(session), None
 
     def count_hits(self, session, *, page_end: int) -> tuple[int, bool]:
         """The hits counted up to COUNTED_HITS, or to the end of the page shown if that is further,

@@ -65,7 +65,7 @@ class Membership(db.Model):
         sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
     type: Mapped[MembershipType] = mapped_column(str_enum(MembershipType, "type"))
-    status: Mapped[MembershipStatus] = mapped_column(str_enum(MembershipStatus, "status"), index=True)
+    status: Mapped[MembershipStatus] = mapped_column(str_enum(MembershipStatus, "status"))
     start_date: Mapped[date | None] = mapped_column()
     end_date: Mapped[date | None] = mapped_column()
     notes: Mapped[str | None] = mapped_column(sa.Text)
@@ -80,6 +80,8 @@ class Membership(db.Model):
         sa.CheckConstraint("(person_id IS NULL) <> (organization_id IS NULL)", "person_xor_organization"),
         sa.CheckConstraint("end_date IS NULL OR start_date IS NULL OR end_date >= start_date", "dates_ordered"),
         sa.CheckConstraint("number > 0", "number_positive"),
+        # The people list's membership filter reads the people of a status from this index alone.
+        sa.Index("ix_memberships_status_person", "status", "person_id"),
     )
 
     AUDITED_FIELDS = ("number", "person_id", "organization_id", "type", "status", "start_date", "end_date", "notes")

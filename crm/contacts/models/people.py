@@ -30,7 +30,9 @@ person_tags = sa.Table(
     "person_tags",
     db.metadata,
     sa.Column("person_id", sa.ForeignKey("people.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("tag_id", sa.ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+    sa.Column("tag_id", sa.ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    # The people of a topic, read from the index alone (the people list's topic filter).
+    sa.Index("ix_person_tags_tag_person", "tag_id", "person_id"),
 )
 
 
@@ -149,7 +151,7 @@ class Affiliation(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(sa.ForeignKey("people.id", ondelete="CASCADE"), index=True)
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
     #: The function as the person uses it ("Bürgermeister", "Leiterin des OB-Büros").
     position: Mapped[str | None] = mapped_column(sa.String(200))
     department: Mapped[str | None] = mapped_column(sa.String(200))
@@ -165,6 +167,9 @@ class Affiliation(db.Model):
 
     __table_args__ = (
         sa.CheckConstraint("end_date IS NULL OR start_date IS NULL OR end_date >= start_date", "dates_ordered"),
+        # The current people of organizations, read from the index alone (the people list's
+        # Bundesland and kind filters); it also serves every lookup by organization.
+        sa.Index("ix_affiliations_organization_current", "organization_id", "end_date", "person_id"),
         # At most one primary affiliation per person.
         sa.Index(
             "uq_affiliations_primary_per_person",

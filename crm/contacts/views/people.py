@@ -66,14 +66,18 @@ def _all_tags() -> list[Tag]:
 def index():
     person_filter = PersonFilter.from_args(request.args)
     number, per_page = window(request.args.get("page", 1, type=int), request.args.get("per_page", 50, type=int))
-    # A text search counts first (the text-search index makes that cheap); the count decides how
-    # the page is best read (PersonFilter.statement).
-    total, more = person_filter.count_hits(db.session, page_end=number * per_page) if person_filter.q else (None, False)
+    # A filtered list counts first (a search up to a limit); the count decides how the page is
+    # best read (PersonFilter.statement). An unfiltered page walks the name index.
+    total, more, among = None, False, None
+    if person_filter.q:
+        total, more = person_filter.count_hits(db.session, page_end=number * per_page)
+    elif not person_filter.is_empty:
+        total, among = person_filter.found(db.session)
     page = paginate(
-        _with_list_details(person_filter.statement(hits=total)),
+        _with_list_details(person_filter.statement(hits=total, among=among)),
         page=number,
         per_page=per_page,
-        one_scan=not person_filter.is_empty,
+        one_scan=False,
         total=total,
         more=more,
     )
