@@ -5,14 +5,11 @@ import sqlalchemy as sa
 from crm.audit.models import AuditLog
 from crm.errors import ValidationFailed
 from crm.events import agenda
-from crm.events.services import create_event, event_history, update_event
+from crm.events.services import event_history, update_event
 from crm.events.statements import add_statement, delete_statement, move_statement, update_statement, update_summary
 from crm.events.summaries import review_markdown
 from crm.markdown import to_html, to_text
-from tests.events.office import at, event_data, workshop
-
-QUESTIONS = ["Wie kann die lokale Politik begeistert werden?", "Welche Rolle spielt die regionale Wirtschaft?"]
-
+from tests.events.office import QUESTIONS, assembly, workshop
 
 @pytest.fixture()
 def berlin(make, db):
@@ -25,16 +22,7 @@ def berlin(make, db):
 
 @pytest.fixture()
 def freiburg(make, db):
-    """An assembly with two guiding questions and two speakers, each in a session of their own."""
-    event = create_event(event_data(title="6. Mitgliederversammlung", guiding_questions=QUESTIONS), actor=None)
-    for title, first, last, role, organization in (
-        ("Metropolregion Rhein Neckar", "Marco", "Brunzel", "Leitung Digitalisierung und E-Government", "Metropolregion Rhein Neckar"),
-        ("Pforzheim digital", "Sabrina", "Hardtner", "Leiterin des OB-Büros", "Stadt Pforzheim"),
-    ):  # fmt: skip
-        session = agenda.add_session(event, {"title": title}, actor=None)
-        agenda.add_speaker(session, make.person(first_name=first, last_name=last), actor=None, role_text=role, affiliation_text=organization)
-    db.session.commit()
-    return event
+    return assembly(make, db)
 
 
 def opening_of(event):
