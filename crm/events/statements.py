@@ -99,9 +99,11 @@ def _statement_values(session: EventSession, person: Person | None, data: dict[s
 def add_statement(session: EventSession, person: Person | None, data: dict[str, Any], *, actor) -> Statement:
     """A statement of `person` in `session`, last in order. `data`: lead, body, question (index or "")."""
     values = _statement_values(session, person, data, None)
-    statement = Statement(session=session, **values)
+    # The position is taken before the new row exists: loading the collection afterwards would
+    # autoflush it with position 0 and sort it in among the first.
+    position = max((s.position for s in session.statements), default=-1) + 1
+    statement = Statement(session=session, position=position, **values)
     db.session.add(statement)
-    renumber(session.statements)
     db.session.flush()
     audit_created(statement, Statement.AUDITED_FIELDS, session.event, actor=actor)
     return statement

@@ -224,3 +224,26 @@ def test_markdown_is_sanitized_on_every_page(client, office, event, db):
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markup or "alert(1)" not in markup, rest  # shown as text, if at all
     preview = client.post(review_url(event, f"/{session.id}"), data={"summary": HOSTILE, "preview": "1"}).get_data(as_text=True)
     assert "<script>" not in preview and not re.search(r"<a\b[^>]*href=\"\s*javascript:", preview)
+
+
+def test_the_review_pages_ask_the_database_the_same_number_of_times_for_more_statements(client, office, event, db, make, count_queries):
+    brunzel_session, hardtner_session = event.sessions
+    add_statement(brunzel_session, person_of(brunzel_session), {"body": "Eine Vision."}, actor=None)
+    db.session.commit()
+    urls = [review_url(event, rest) for rest in ("", "/personen", "/leitfragen", "/newsletter", f"/{brunzel_session.id}")]
+
+    def queries() -> list[int]:
+        numbers = []
+        for url in urls:
+            db.session.expire_all()
+            with count_queries() as counted:
+                page(client, url)
+            numbers.append(counted.count)
+        return numbers
+
+    few = queries()
+    for n in range(5):
+        add_statement(hardtner_session, person_of(hardtner_session), {"question": str(n % 2), "body": f"Antwort {n}."}, actor=None)
+        make.affiliation(person_of(hardtner_session), make.organization(name=f"Stadt {n}"), position="Leiterin")
+    db.session.commit()
+    assert queries() == few

@@ -48,6 +48,18 @@ def test_statements_keep_their_order_and_move_one_place_at_a_time(berlin, make):
     assert second in opening.statements
 
 
+def test_a_new_statement_goes_last_also_when_the_session_was_loaded_before(freiburg, db):
+    session = freiburg.sessions[0]
+    brunzel = speaker(session, "Brunzel")
+    for n in (1, 2, 3):
+        add_statement(session, brunzel, {"lead": f"These {n}."}, actor=None)
+    db.session.commit()
+    db.session.expire_all()  # as in the next request: the statements are loaded again on the next add
+    add_statement(session, brunzel, {"lead": "These 4."}, actor=None)
+    db.session.commit()
+    assert [s.lead for s in session.statements] == ["These 1.", "These 2.", "These 3.", "These 4."]
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
