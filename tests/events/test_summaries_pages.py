@@ -176,6 +176,8 @@ def test_edit_reorder_and_delete_statements(client, office, event, db):
     client.post(edit_url, data=form | {"question": "1", "body": "Mit Text."})
     db.session.expire_all()
     assert (first.question, first.body) == (1, "Mit Text.")
+    history = page_text(page(client, f"/veranstaltungen/{event.id}"))
+    assert "Aussage – Metropolregion Rhein Neckar" in history and "Leitfrage: – → Nr. 2" in history
 
     client.post(review_url(event, f"/aussagen/{second.id}/verschieben"), data={"direction": "up"})
     listed = page_text(page(client, review_url(event, f"/{session.id}")))
