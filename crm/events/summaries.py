@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from markdown_it import MarkdownIt
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import selectinload
 
 from crm.contacts.models import Affiliation, Person
 from crm.events.agenda import printed_role
