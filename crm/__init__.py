@@ -62,6 +62,7 @@ def _register_blueprints(app: Flask) -> None:
     from crm.events.views import bp as events_bp
     from crm.events.cli import events_cli
     from crm.events.invitation_views import bp as invitations_bp
+    from crm.events.review_views import bp as reviews_bp
     from crm.events.rsvp_views import bp as rsvp_bp
     from crm.mail.cli import mail_cli
     from crm.mail.views import bp as mail_bp
@@ -73,7 +74,7 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (
         auth_bp, users_bp, dashboard_bp, mail_bp, portal_bp,
         people_bp, affiliations_bp, duplicates_bp, organizations_bp, segments_bp, imports_bp, audit_bp,
-        portal_office_bp, memberships_bp, events_bp, invitations_bp, rsvp_bp, archive_bp,
+        portal_office_bp, memberships_bp, events_bp, invitations_bp, reviews_bp, rsvp_bp, archive_bp,
     ):  # fmt: skip
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)
