@@ -129,6 +129,14 @@ ROUTES = [
     ("invitations.purge_needs", "POST", "/veranstaltungen/{event}/einladungen/gesundheitsangaben-loeschen", STAFF),
     ("rsvp.show", "GET", "/teilnahme/invalid-token", ALL),
     ("rsvp.calendar", "GET", "/teilnahme/invalid-token/kalender.ics", ALL),
+    ("subscription.unsubscribe", "GET", "/abmelden/invalid-token", ALL),
+    ("subscription.unsubscribe", "POST", "/abmelden/invalid-token", ALL),
+    ("subscription.preferences", "GET", "/einstellungen/invalid-token", ALL),
+    ("subscription.signup", "GET", "/newsletter/anmelden", ALL),
+    ("subscription.signup", "POST", "/newsletter/anmelden", ALL),
+    ("subscription.signup_sent", "GET", "/newsletter/anmelden/danke", ALL),
+    ("subscription.confirm", "GET", "/newsletter/bestaetigen/invalid-token", ALL),
+    ("subscription.confirm", "POST", "/newsletter/bestaetigen/invalid-token", ALL),
 ]
 
 
