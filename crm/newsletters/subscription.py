@@ -57,7 +57,7 @@ def signup_wording() -> str:
     name = current_app.config["ORGANIZATION_NAME"]
     return (
         f"Ja, ich möchte den Newsletter von {name} per E-Mail erhalten: Nachrichten aus dem Netzwerk, Rückblicke auf "
-        "Veranstaltungen und Einladungen zu neuen Terminen. Meine Einwilligung kann ich jederzeit widerrufen, "
+        "Veranstaltungen und Hinweise auf kommende Termine. Meine Einwilligung kann ich jederzeit widerrufen, "
         "über den Abmeldelink in jeder Ausgabe oder per E-Mail an die Geschäftsstelle."
     )
 
@@ -79,9 +79,8 @@ def _digest(secret: str) -> str:
 
 def _mail_blocked(email: str) -> bool:
     """Hard bounces, complaints and the office's blocks: no mail at all, not even a confirmation request."""
-    return db.session.scalar(
-        sa.select(sa.exists().where(Suppression.email == email, blocking(None), Suppression.reason != SuppressionReason.unsubscribed))
-    )
+    not_by_choice = Suppression.reason != SuppressionReason.unsubscribed
+    return db.session.scalar(sa.select(sa.exists().where(Suppression.email == email, blocking(None), not_by_choice)))
 
 
 def _recently_requested(email: str, now) -> bool:
@@ -130,7 +129,8 @@ def _send_confirmation(signup: Signup, token: str) -> None:
         logger.warning("Confirmation mail to %s failed: %s", signup.email, error)
         message = (
             "An diese Adresse können wir keine E-Mail zustellen. Bitte prüfen Sie die Schreibweise." if error.permanent
-            else "Die Bestätigungs-E-Mail konnte gerade nicht versandt werden. Bitte versuchen Sie es in einigen Minuten erneut."
+            else "Die Bestätigungs-E-Mail konnte gerade nicht versandt werden. "
+                 "Bitte versuchen Sie es in einigen Minuten erneut."
         )  # fmt: skip
         raise ValidationFailed("email" if error.permanent else None, message) from error
     signup.mail_sent_at = utcnow()

@@ -112,6 +112,8 @@ def confirm(token: str):
         return render_template(f"{PAGES}/confirmed.html", signup=signup, already=True)
     form = EmptyForm()
     confirmed: list[Person] = []
-    if form.validate_on_submit() and saved(form, lambda: confirmed.append(services.confirm_signup(signup, ip=request.remote_addr))):
-        return render_template(f"{PAGES}/confirmed.html", signup=signup, already=False, preferences=_preferences_link(confirmed[0]))
+    write = lambda: confirmed.append(services.confirm_signup(signup, ip=request.remote_addr))  # noqa: E731
+    if form.validate_on_submit() and saved(form, write):
+        preferences = _preferences_link(confirmed[0])
+        return render_template(f"{PAGES}/confirmed.html", signup=signup, already=False, preferences=preferences)
     return render_template(f"{PAGES}/confirm.html", form=form, signup=signup, masked=services.mask_email(signup.email))
