@@ -44,8 +44,9 @@ def unsubscribe(token: str):
     context = {"person": person, "channel": channel, "list": LISTS[channel], "token": token,
                "masked": services.mask_email(person.email if person else None)}  # fmt: skip
     if request.method == "POST":
-        # Mail programs send "List-Unsubscribe=One-Click"; the page's button sends nothing. Any body counts.
-        one_click = b"List-Unsubscribe=One-Click" in request.get_data()[:4096]
+        # Mail programs send "List-Unsubscribe=One-Click"; the page's button sends nothing. Any body counts,
+        # and only its start is read: anybody may post here.
+        one_click = b"List-Unsubscribe=One-Click" in request.stream.read(4096)
         if person is not None:
             services.unsubscribe(person, channel, one_click=one_click, **_client())
             db.session.commit()
