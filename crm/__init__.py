@@ -68,6 +68,8 @@ def _register_blueprints(app: Flask) -> None:
     from crm.mail.views import bp as mail_bp
     from crm.members.office_views import bp as memberships_bp
     from crm.newsletters.archive_views import bp as archive_bp
+    from crm.newsletters.cli import newsletters_cli
+    from crm.newsletters.subscription_views import bp as subscription_bp
     from crm.portal.office_views import bp as portal_office_bp
     from crm.portal.views import bp as portal_bp
 
@@ -75,12 +77,14 @@ def _register_blueprints(app: Flask) -> None:
         auth_bp, users_bp, dashboard_bp, mail_bp, portal_bp,
         people_bp, affiliations_bp, duplicates_bp, organizations_bp, segments_bp, imports_bp, audit_bp,
         portal_office_bp, memberships_bp, events_bp, invitations_bp, reviews_bp, rsvp_bp, archive_bp,
+        subscription_bp,
     ):  # fmt: skip
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(events_cli)
+    app.cli.add_command(newsletters_cli)
 
 
 def _security_headers(response):

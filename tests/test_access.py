@@ -143,6 +143,14 @@ ROUTES = [
     ("archive.index", "GET", "/archiv/", ALL),
     ("archive.show", "GET", "/archiv/unbekannt", ALL),
     ("archive.event", "GET", "/termine/{event}", ALL),
+    ("subscription.unsubscribe", "GET", "/abmelden/invalid-token", ALL),
+    ("subscription.unsubscribe", "POST", "/abmelden/invalid-token", ALL),
+    ("subscription.preferences", "GET", "/einstellungen/invalid-token", ALL),
+    ("subscription.signup", "GET", "/newsletter/anmelden", ALL),
+    ("subscription.signup", "POST", "/newsletter/anmelden", ALL),
+    ("subscription.signup_sent", "GET", "/newsletter/anmelden/danke", ALL),
+    ("subscription.confirm", "GET", "/newsletter/bestaetigen/invalid-token", ALL),
+    ("subscription.confirm", "POST", "/newsletter/bestaetigen/invalid-token", ALL),
 ]
 
 

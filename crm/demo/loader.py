@@ -14,6 +14,7 @@ from flask import current_app
 from crm.auth.models import Role, User
 from crm.contacts.models import ConsentChannel, ConsentMethod, OrganizationKind, Person, Salutation
 from crm.contacts.services import add_affiliation, create_organization, create_person, record_consent, set_tags
+from crm.demo.newsletter import load_newsletter_demo
 from crm.events.agenda import add_session, add_speaker
 from crm.events.models import EventStatus
 from crm.events.services import change_status, create_event
@@ -187,5 +188,7 @@ def load_demo(path: Path = DATA_FILE) -> Refs | None:
     refs: Refs = {"organizations": {}, "people": {}, "users": {}, "events": {}}
     for section, loader in SECTION_LOADERS:
         loader(data.get(section) or [], refs)
+    db.session.flush()
+    load_newsletter_demo(refs)
     db.session.flush()
     return refs

@@ -80,7 +80,9 @@ def test_nine_regional_conferences_with_their_dates_and_cities(db, demo):
 
 
 def test_demo_events_are_finished_with_calendar_version_0_and_show_up_in_the_list(client, login, demo):
-    assert {(e.status, e.ical_sequence) for e in demo.values()} == {(EventStatus.done, 0)}
+    past = {key: e for key, e in demo.items() if key != "webinar_oekosysteme"}  # the demo newsletter's upcoming event
+    assert {(e.status, e.ical_sequence) for e in past.values()} == {(EventStatus.done, 0)}
+    assert demo["webinar_oekosysteme"].status == EventStatus.published
     login("office")
     page = page_text(client.get("/veranstaltungen/?year=2016").get_data(as_text=True))
     assert "5 Veranstaltungen" in page and "Regionalkonferenz Saarbrücken" in page
