@@ -62,12 +62,15 @@ def _register_blueprints(app: Flask) -> None:
     from crm.events.views import bp as events_bp
     from crm.events.cli import events_cli
     from crm.events.invitation_views import bp as invitations_bp
+    from crm.events.review_views import bp as reviews_bp
     from crm.events.rsvp_views import bp as rsvp_bp
     from crm.mail.cli import mail_cli
     from crm.mail.views import bp as mail_bp
     from crm.members.office_views import bp as memberships_bp
     from crm.newsletters.archive_views import bp as archive_bp
+    from crm.newsletters.cli import newsletters_cli
     from crm.newsletters.sending_views import bp as newsletter_sending_bp
+    from crm.newsletters.subscription_views import bp as subscription_bp
     from crm.newsletters.views import bp as newsletters_bp
     from crm.portal.office_views import bp as portal_office_bp
     from crm.portal.views import bp as portal_bp
@@ -75,14 +78,15 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (
         auth_bp, users_bp, dashboard_bp, mail_bp, portal_bp,
         people_bp, affiliations_bp, duplicates_bp, organizations_bp, segments_bp, imports_bp, audit_bp,
-        portal_office_bp, memberships_bp, events_bp, invitations_bp, rsvp_bp, archive_bp,
-        newsletters_bp, newsletter_sending_bp,
+        portal_office_bp, memberships_bp, events_bp, invitations_bp, reviews_bp, rsvp_bp, archive_bp,
+        subscription_bp, newsletters_bp, newsletter_sending_bp,
     ):  # fmt: skip
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(events_cli)
+    app.cli.add_command(newsletters_cli)
 
 
 def _security_headers(response):

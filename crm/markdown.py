@@ -46,12 +46,13 @@ def to_text(source: str | None, width: int = 72) -> str:
         return ""
     blocks: list[str] = []
     lists: list[list] = []  # per open list: [ordered, next number]
-    heading = quote = item_before = False
+    heading = 0  # level of the heading being read
+    quote = item_before = False
     for token in _md.parse(source):
         if token.type == "heading_open":
-            heading = True
+            heading = int(token.tag[1])
         elif token.type == "heading_close":
-            heading = False
+            heading = 0
         elif token.type in ("bullet_list_open", "ordered_list_open"):
             item_before = item_before and bool(lists)  # a new list starts a block; a nested one continues
             lists.append([token.type == "ordered_list_open", int(token.attrGet("start") or 1)])
@@ -75,9 +76,11 @@ def to_text(source: str | None, width: int = 72) -> str:
     return "\n\n".join(b for b in blocks if b)
 
 
-def _block_text(text: str, heading: bool, lists: list[list], quote: bool, width: int) -> str:
+def _block_text(text: str, heading: int, lists: list[list], quote: bool, width: int) -> str:
+    if heading >= 4:  # the smallest headings read as a marked line, so the levels above stand out
+        return f"» {text}"
     if heading:
-        return f"{text}\n{'=' * min(len(text), width)}"
+        return f"{text}\n{('=' if heading <= 2 else '-') * min(len(text), width)}"
     if lists:
         ordered, number = lists[-1]
         marker = f"{number}." if ordered else "-"

@@ -1,4 +1,4 @@
-"""Jinja filters for German dates and numbers (Babel, Europe/Berlin)."""
+"""Jinja filters for German dates and numbers (Babel, Europe/Berlin) and for Markdown written by the office."""
 from datetime import date, datetime
 
 from babel.dates import format_date, format_datetime
@@ -8,6 +8,7 @@ from flask import Flask
 from crm.audit.labels import ACTION_LABELS, ENTITY_LABELS, audit_value, field_label
 from crm.contacts.models import OrganizationKind, Salutation
 from crm.events.models import EventKind, EventStatus, InvitationStatus, SessionKind
+from crm.markdown import to_html
 from crm.members.models import MembershipStatus, MembershipType
 
 LOCALE = "de_DE"
@@ -44,8 +45,15 @@ def number_de(value: int | float | None) -> str:
     return format_decimal(value, locale=LOCALE) if value is not None else ""
 
 
+def markdown(value: str | None):
+    """Office-written Markdown as sanitized HTML (safe to output unescaped)."""
+    return to_html(value)
+
+
 def audit_value_de(value, field: str | None = None, entity_type: str | None = None) -> str:
     """An audit entry's old or new value in German: enum labels, dates as 01.01.2017."""
+    if (entity_type, field) == ("statements", "question") and isinstance(value, int):
+        return f"Nr. {value + 1}"  # stored 0-based, numbered from 1 on the pages
     enum = AUDIT_ENUMS.get((entity_type, field))
     if enum is not None and value in enum._value2member_map_:
         return enum(value).label
@@ -75,6 +83,7 @@ def register_template_helpers(app: Flask) -> None:
         datetime_short_de=datetime_short_de,
         date_de=date_de,
         number_de=number_de,
+        markdown=markdown,
         audit_field=field_label,
         audit_value=audit_value_de,
         reject_keys=lambda mapping, *keys: {k: v for k, v in mapping.items() if k not in keys},

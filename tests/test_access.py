@@ -5,6 +5,7 @@ When you add a route, add it to ROUTES; test_every_route_is_in_the_matrix fails 
 import pytest
 
 from crm.events.agenda import add_session, add_speaker
+from crm.events.statements import add_statement
 from crm.extensions import db
 
 ANON, MEMBER, OFFICE, ADMIN = "anonymous", "member", "office", "admin"
@@ -111,6 +112,16 @@ ROUTES = [
     ("events.remove_speaker", "POST", "/veranstaltungen/mitwirkende/{speaker}/entfernen", STAFF),
     ("events.move_speaker", "POST", "/veranstaltungen/mitwirkende/{speaker}/verschieben", STAFF),
     ("events.suggest_people", "GET", "/veranstaltungen/personen-vorschlaege?q=beispiel", STAFF),
+    ("reviews.show", "GET", "/veranstaltungen/{event}/rueckblick", STAFF),
+    ("reviews.speakers", "GET", "/veranstaltungen/{event}/rueckblick/personen", STAFF),
+    ("reviews.speaker", "GET", "/veranstaltungen/{event}/rueckblick/personen/{person2}", STAFF),
+    ("reviews.questions", "GET", "/veranstaltungen/{event}/rueckblick/leitfragen", STAFF),
+    ("reviews.newsletter", "GET", "/veranstaltungen/{event}/rueckblick/newsletter", STAFF),
+    ("reviews.edit_session", "GET", "/veranstaltungen/{event}/rueckblick/{session}", STAFF),
+    ("reviews.add_statement", "POST", "/veranstaltungen/{event}/rueckblick/{session}/aussagen", STAFF),
+    ("reviews.edit_statement", "GET", "/veranstaltungen/{event}/rueckblick/aussagen/{statement}", STAFF),
+    ("reviews.delete_statement", "POST", "/veranstaltungen/{event}/rueckblick/aussagen/{statement}/loeschen", STAFF),
+    ("reviews.move_statement", "POST", "/veranstaltungen/{event}/rueckblick/aussagen/{statement}/verschieben", STAFF),
     ("invitations.index", "GET", "/veranstaltungen/{event}/einladungen/?status=accepted", STAFF),
     ("invitations.new", "GET", "/veranstaltungen/{event}/einladungen/neu?q=beispiel", STAFF),
     ("invitations.send", "POST", "/veranstaltungen/{event}/einladungen/neu", STAFF),
@@ -132,6 +143,14 @@ ROUTES = [
     ("archive.index", "GET", "/archiv/", ALL),
     ("archive.show", "GET", "/archiv/unbekannt", ALL),
     ("archive.event", "GET", "/termine/{event}", ALL),
+    ("subscription.unsubscribe", "GET", "/abmelden/invalid-token", ALL),
+    ("subscription.unsubscribe", "POST", "/abmelden/invalid-token", ALL),
+    ("subscription.preferences", "GET", "/einstellungen/invalid-token", ALL),
+    ("subscription.signup", "GET", "/newsletter/anmelden", ALL),
+    ("subscription.signup", "POST", "/newsletter/anmelden", ALL),
+    ("subscription.signup_sent", "GET", "/newsletter/anmelden/danke", ALL),
+    ("subscription.confirm", "GET", "/newsletter/bestaetigen/invalid-token", ALL),
+    ("subscription.confirm", "POST", "/newsletter/bestaetigen/invalid-token", ALL),
     ("newsletters.index", "GET", "/newsletters/?status=draft", STAFF),
     ("newsletters.new", "GET", "/newsletters/neu", STAFF),
     ("newsletters.show", "GET", "/newsletters/{newsletter}", STAFF),
@@ -176,6 +195,7 @@ def test_route_access(client, login, make, role, endpoint, method, path, allowed
     event = make.event()
     session = add_session(event, {"title": "Eröffnung", "starts_at": event.starts_at}, actor=None)
     speaker = add_speaker(session, person2, actor=None)
+    statement = add_statement(session, person2, {"lead": "Digitalisierung ist ein Prozess."}, actor=None)
     invitation = make.invitation(event=event, person=other.person)
     newsletter = make.newsletter(segment=segment)
     url = path.format(
@@ -183,7 +203,7 @@ def test_route_access(client, login, make, role, endpoint, method, path, allowed
         segment=segment.id, job=job.id, person2=person2.id, merge=make.merge().id,
         request=make.change_request(other.person).id,
         membership=make.membership(organization=organization).id,
-        event=event.id, session=session.id, speaker=speaker.id, invitation=invitation.id,
+        event=event.id, session=session.id, speaker=speaker.id, invitation=invitation.id, statement=statement.id,
         newsletter=newsletter.id, block=newsletter.blocks[0].id,
     )  # fmt: skip
     db.session.commit()  # as in real use: a view that rolls back a refused write keeps these

@@ -28,6 +28,7 @@ ENTITY_LABELS = {
     "events": "Veranstaltung",
     "event_sessions": "Programmpunkt",
     "session_speakers": "Mitwirkung",
+    "statements": "",  # the entry's label already reads "Aussage – <Programmpunkt>"
 }
 
 FIELD_LABELS = {
@@ -57,6 +58,7 @@ FIELD_LABELS = {
     "capacity": "Plätze", "rsvp_deadline": "Anmeldeschluss", "track": "Spur", "order": "Reihenfolge",
     "role_text": "Funktion im Programm", "affiliation_text": "Organisation im Programm", "event_id": "Veranstaltung",
     "session_id": "Programmpunkt", "summary": "Zusammenfassung",
+    "question": "Leitfrage", "lead": "Leitsatz", "body": "Text",
     "companions": "Begleitpersonen", "companion_names": "Namen der Begleitung", "note": "Nachricht",
     "deputy_name": "Vertretung", "deputy_email": "E-Mail der Vertretung", "needs": "Verpflegung und Barrierefreiheit",
     "checked_in_at": "anwesend seit", "sent_at": "versandt am", "responded_at": "geantwortet am",

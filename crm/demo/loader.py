@@ -14,9 +14,11 @@ from flask import current_app
 from crm.auth.models import Role, User
 from crm.contacts.models import ConsentChannel, ConsentMethod, OrganizationKind, Person, Salutation
 from crm.contacts.services import add_affiliation, create_organization, create_person, record_consent, set_tags
+from crm.demo.newsletter import load_newsletter_demo
 from crm.events.agenda import add_session, add_speaker
 from crm.events.models import EventStatus
 from crm.events.services import change_status, create_event
+from crm.events.statements import add_statement, update_summary
 from crm.events.times import DAY_END, berlin, local
 from crm.extensions import db
 from crm.members.services import create_membership
@@ -119,8 +121,23 @@ def _event_times(item: dict) -> dict:
     return {"all_day": False, "starts_at": berlin(start.date(), start.time()), "ends_at": berlin(end.date(), end.time())}
 
 
+STATEMENT_KEYS = {"person", "question", "lead", "body"}
+
+
+def _load_review(session, entry: dict, refs: Refs) -> None:
+    """The session's summary and statements; in the file, `question` numbers the guiding questions from 1."""
+    if entry.get("summary"):
+        update_summary(session, entry["summary"], actor=None)
+    for item in entry.get("statements", []) or []:
+        if unknown := set(item) - STATEMENT_KEYS:  # e.g. a comma in an unquoted YAML value splits it
+            raise ValueError(f"Unbekannte Angaben {sorted(unknown)} in einer Aussage zu „{session.title}“")
+        question = item.get("question")
+        data = {"lead": item.get("lead"), "body": item.get("body"), "question": None if question is None else question - 1}
+        add_statement(session, refs["people"][item["person"]], data, actor=None)
+
+
 def load_events(items: list[dict], refs: Refs) -> None:
-    """Events with their agenda and speakers; each reaches its status through the allowed changes."""
+    """Events with their agenda, speakers and review; each reaches its status through the allowed changes."""
     for item in items:
         item = dict(item)
         key, status, sessions = item.pop("key"), item.pop("status", "draft"), item.pop("sessions", []) or []
@@ -135,6 +152,7 @@ def load_events(items: list[dict], refs: Refs) -> None:
                     session, refs["people"][speaker["person"]], actor=None,
                     role_text=speaker.get("role"), affiliation_text=speaker.get("affiliation"),
                 )  # fmt: skip
+            _load_review(session, entry, refs)
         for target in STATUS_PATH[status]:
             change_status(event, target, actor=None)
         refs["events"][key] = event
@@ -170,5 +188,7 @@ def load_demo(path: Path = DATA_FILE) -> Refs | None:
     refs: Refs = {"organizations": {}, "people": {}, "users": {}, "events": {}}
     for section, loader in SECTION_LOADERS:
         loader(data.get(section) or [], refs)
+    db.session.flush()
+    load_newsletter_demo(refs)
     db.session.flush()
     return refs

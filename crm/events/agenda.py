@@ -16,7 +16,7 @@ from crm.contacts.models import Affiliation, Person
 from crm.contacts.search import fold, like_escape
 from crm.contacts.validation import clean
 from crm.errors import ValidationFailed
-from crm.events.models import Event, EventSession, SessionKind, SessionSpeaker
+from crm.events.models import Event, EventSession, SessionKind, SessionSpeaker, Statement
 from crm.events.services import bump_sequence, event_key
 from crm.events.times import clock, outside, short_date, to_utc
 from crm.extensions import db
@@ -27,23 +27,26 @@ SESSION_CALENDAR_FIELDS = frozenset(("starts_at", "ends_at", "track", "title"))
 SPEAKER_FIELDS = ("role_text", "affiliation_text")
 
 
-def _created(entity, fields, event: Event, *, actor) -> None:
+def audit_created(entity, fields, event: Event, *, actor) -> None:
+    """A create entry that names its event (see the module docstring)."""
     record("create", entity, actor=actor, changes=snapshot(entity, fields) | {"event_id": event_key(event)})
 
 
-def _deleted(entity, fields, event: Event, *, actor) -> None:
+def audit_deleted(entity, fields, event: Event, *, actor) -> None:
+    """A delete entry that names its event."""
     record("delete", entity, actor=actor, changes=snapshot(entity, fields) | {"event_id": event_key(event)})
 
 
 # --- order ---------------------------------------------------------------------------------------
 
 
-def _renumber(items: list) -> None:
+def renumber(items: list) -> None:
+    """Positions 0, 1, 2, … in list order."""
     for position, item in enumerate(items):
         item.position = position
 
 
-def _move(items: list, item, direction: str, *, actor) -> bool:
+def move_item(items: list, item, direction: str, *, actor) -> bool:
     """Swap `item` with its neighbour above ("up") or below ("down"); False at either end."""
     index = items.index(item)
     other = index - 1 if direction == "up" else index + 1
@@ -52,7 +55,7 @@ def _move(items: list, item, direction: str, *, actor) -> bool:
     ordered = list(items)
     ordered[index], ordered[other] = ordered[other], ordered[index]
     before = {id(i): i.position for i in ordered}
-    _renumber(ordered)
+    renumber(ordered)
     items[:] = ordered
     for moved in (ordered[other], ordered[index]):
         record("update", moved, actor=actor, changes={"order": [before[id(moved)] + 1, moved.position + 1]})
@@ -111,7 +114,7 @@ def _place_by_time(event: Event, session: EventSession) -> None:
     if session.starts_at is not None:
         index = next((i for i, s in enumerate(sessions) if s.starts_at and s.starts_at > session.starts_at), index)
     sessions.insert(index, session)
-    _renumber(sessions)
+    renumber(sessions)
     event.sessions[:] = sessions
 
 
@@ -122,7 +125,7 @@ def add_session(event: Event, data: dict[str, Any], *, actor) -> EventSession:
     db.session.add(session)
     _place_by_time(event, session)
     db.session.flush()
-    _created(session, EventSession.AUDITED_FIELDS, event, actor=actor)
+    audit_created(session, EventSession.AUDITED_FIELDS, event, actor=actor)
     bump_sequence(event)
     return session
 
@@ -143,20 +146,22 @@ def update_session(session: EventSession, data: dict[str, Any], *, actor) -> dic
 
 
 def delete_session(session: EventSession, *, actor) -> None:
-    """Remove an agenda item with its speakers."""
+    """Remove an agenda item with its speakers and statements."""
     event = session.event
     for speaker in session.speakers:
-        _deleted(speaker, SessionSpeaker.AUDITED_FIELDS, event, actor=actor)
-    _deleted(session, EventSession.AUDITED_FIELDS, event, actor=actor)
+        audit_deleted(speaker, SessionSpeaker.AUDITED_FIELDS, event, actor=actor)
+    for statement in session.statements:
+        audit_deleted(statement, Statement.AUDITED_FIELDS, event, actor=actor)
+    audit_deleted(session, EventSession.AUDITED_FIELDS, event, actor=actor)
     event.sessions.remove(session)  # delete-orphan
-    _renumber(event.sessions)
+    renumber(event.sessions)
     bump_sequence(event)
     db.session.flush()
 
 
 def move_session(session: EventSession, direction: str, *, actor) -> bool:
     """One place up or down in the agenda."""
-    if _move(session.event.sessions, session, direction, actor=actor):
+    if move_item(session.event.sessions, session, direction, actor=actor):
         bump_sequence(session.event)
         return True
     return False
@@ -190,7 +195,7 @@ def add_speaker(
     speaker = SessionSpeaker(session=session, person=person, position=len(session.speakers), **values)
     db.session.add(speaker)
     db.session.flush()
-    _created(speaker, SessionSpeaker.AUDITED_FIELDS, session.event, actor=actor)
+    audit_created(speaker, SessionSpeaker.AUDITED_FIELDS, session.event, actor=actor)
     bump_sequence(session.event)
     return speaker
 
@@ -205,16 +210,16 @@ def update_speaker(speaker: SessionSpeaker, data: dict[str, Any], *, actor) -> d
 
 def remove_speaker(speaker: SessionSpeaker, *, actor) -> None:
     session = speaker.session
-    _deleted(speaker, SessionSpeaker.AUDITED_FIELDS, session.event, actor=actor)
+    audit_deleted(speaker, SessionSpeaker.AUDITED_FIELDS, session.event, actor=actor)
     session.speakers.remove(speaker)  # delete-orphan
-    _renumber(session.speakers)
+    renumber(session.speakers)
     bump_sequence(session.event)
     db.session.flush()
 
 
 def move_speaker(speaker: SessionSpeaker, direction: str, *, actor) -> bool:
     """One place up or down among the session's speakers."""
-    if _move(speaker.session.speakers, speaker, direction, actor=actor):
+    if move_item(speaker.session.speakers, speaker, direction, actor=actor):
         bump_sequence(speaker.session.event)
         return True
     return False

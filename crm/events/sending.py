@@ -26,6 +26,7 @@ from crm.mail.models import Delivery, suppressed
 from crm.mail.render import render_mail
 from crm.mail.services import external_url
 from crm.mail.transports import TransportError, get_transport
+from crm.newsletters.links import list_unsubscribe_headers, preview_unsubscribe_url, unsubscribe_url
 from crm.tasks import run_in_background
 from crm.templating import datetime_de
 
@@ -71,18 +72,22 @@ SUBJECTS = {
 }
 
 
-def compose(kind: str, event: Event, person: Person | None, link: str, invitation: Invitation | None = None):
-    """(subject, html, text) of an event mail; also the office's preview."""
+def compose(kind: str, event: Event, person: Person | None, link: str, invitation: Invitation | None = None,
+            unsubscribe_link: str | None = None):  # fmt: skip
+    """(subject, html, text) of an event mail; also the office's preview (its unsubscribe link unsubscribes nobody)."""
     subject = SUBJECTS[kind].format(title=event.title)
-    html, text = render_mail(kind, subject=subject, **_context(event, person, link, invitation))
+    context = _context(event, person, link, invitation)
+    html, text = render_mail(kind, subject=subject, unsubscribe_link=unsubscribe_link or preview_unsubscribe_url(), **context)
     return subject, html, text
 
 
-def _message(to: str, subject: str, html: str, text: str, event: Event, cc: str | None = None, *, calendar: bool = True):
+def _message(to: str, subject: str, html: str, text: str, event: Event, cc: str | None = None, *, calendar: bool = True,
+             list_headers: dict[str, str] | None = None):  # fmt: skip
     config = current_app.config
+    headers = {**({"Cc": cc} if cc else {}), **(list_headers or {})}
     return build_message(
         sender=config["MAIL_FROM"], to=to, subject=subject, text=text, html=html, reply_to=config["MAIL_REPLY_TO"],
-        headers={"Cc": cc} if cc else None, attachments=[_calendar(event)] if calendar else None,
+        headers=headers or None, attachments=[_calendar(event)] if calendar else None,
     )  # fmt: skip
 
 
@@ -118,9 +123,11 @@ def render_delivery(delivery: Delivery):
     event, person = invitation.event, invitation.person
     if kind == CHANGED and _superseded(delivery, event):
         raise pipeline.SkipDelivery("Eine neuere Änderungsmitteilung ersetzt diese.")
-    subject, html, text = compose(kind, event, person, rsvp_url(invitation), invitation)
+    channel = ConsentChannel.event_invitation
+    subject, html, text = compose(kind, event, person, rsvp_url(invitation), invitation, unsubscribe_url(person, channel))
     cc = None if kind == INVITATION else _deputy_copy(invitation)
-    return _message(recipient(person.full_name, delivery.email), subject, html, text, event, cc)
+    to = recipient(person.full_name, delivery.email)
+    return _message(to, subject, html, text, event, cc, list_headers=list_unsubscribe_headers(person, channel))
 
 
 def _superseded(delivery: Delivery, event: Event) -> bool:

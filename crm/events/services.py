@@ -23,7 +23,7 @@ from crm.audit.models import AuditLog
 from crm.audit.services import apply_changes, record, snapshot
 from crm.contacts.validation import clean, postal_code_error, url_error
 from crm.errors import ValidationFailed
-from crm.events.models import Event, EventKind, EventSession, EventStatus, Invitation, SessionSpeaker
+from crm.events.models import Event, EventKind, EventSession, EventStatus, Invitation, SessionSpeaker, Statement
 from crm.events.times import DAY_END, berlin, clock, local, outside, short_date, to_utc, wall_clock
 from crm.extensions import db, utcnow
 
@@ -178,6 +178,8 @@ def update_event(event: Event, data: dict[str, Any], *, actor) -> dict:
     """Change the editable fields given in `data`; returns {field: [old, new]} of what changed."""
     current = {field: getattr(event, field) for field in EDITABLE_FIELDS}
     values = _validated(current | {k: v for k, v in data.items() if k in EDITABLE_FIELDS})
+    if len(values["guiding_questions"]) < len(event.guiding_questions or []):
+        _keep_answered_questions(event, values["guiding_questions"])
     _fit_agenda(event, values["starts_at"], values["ends_at"], actor=actor)
     changes = apply_changes(event, values)
     if changes:
@@ -185,6 +187,17 @@ def update_event(event: Event, data: dict[str, Any], *, actor) -> dict:
     if CALENDAR_FIELDS & changes.keys():
         bump_sequence(event)
     return changes
+
+
+def _keep_answered_questions(event: Event, questions: list[str]) -> None:
+    """Statements name their guiding question by its number: a shorter list must not drop an answered one."""
+    answered = sa.select(sa.func.max(Statement.question)).join(EventSession).where(EventSession.event_id == event.id)
+    highest = db.session.scalar(answered)
+    if highest is not None and highest >= len(questions):
+        raise ValidationFailed(
+            "guiding_questions", f"Im Rückblick gibt es Antworten auf Leitfrage {highest + 1}. Bitte ordnen Sie diese Aussagen "
+            "zuerst einer anderen Leitfrage zu (oder keiner), bevor Sie die Leitfrage streichen."
+        )  # fmt: skip
 
 
 def next_statuses(event: Event) -> tuple[EventStatus, ...]:
@@ -235,6 +248,8 @@ def delete_event(event: Event, *, actor) -> None:
     for session in event.sessions:
         for speaker in session.speakers:
             record("delete", speaker, actor=actor, changes=snapshot(speaker, SessionSpeaker.AUDITED_FIELDS))
+        for statement in session.statements:
+            record("delete", statement, actor=actor, changes=snapshot(statement, Statement.AUDITED_FIELDS))
         record("delete", session, actor=actor, changes=snapshot(session, EventSession.AUDITED_FIELDS))
     record("delete", event, actor=actor, changes=snapshot(event, Event.AUDITED_FIELDS))
     db.session.delete(event)
@@ -260,8 +275,8 @@ def _ids_created_for(entity_type: str, event: Event) -> sa.Select:
 
 
 def event_history(event: Event, limit: int = 100) -> list[AuditLog]:
-    """The audit entries of the event and of its sessions and speakers (also deleted ones), newest first."""
+    """The audit entries of the event and of its sessions, speakers and statements (also deleted ones), newest first."""
     parts = [sa.and_(AuditLog.entity_type == Event.__tablename__, AuditLog.entity_id == event.id)]
-    for table in (EventSession.__tablename__, SessionSpeaker.__tablename__):
+    for table in (EventSession.__tablename__, SessionSpeaker.__tablename__, Statement.__tablename__):
         parts.append(sa.and_(AuditLog.entity_type == table, AuditLog.entity_id.in_(_ids_created_for(table, event))))
     return db.session.scalars(sa.select(AuditLog).where(sa.or_(*parts)).order_by(AuditLog.id.desc()).limit(limit)).all()

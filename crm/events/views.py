@@ -19,7 +19,7 @@ from crm.events import sending
 from crm.events.ics import event_calendar
 from crm.events.invitations import status_counts
 from crm.events.needs import purge_needs
-from crm.events.models import Event, EventSession, EventStatus, SessionSpeaker
+from crm.events.models import Event, EventSession, EventStatus, SessionSpeaker, Statement
 from crm.events.services import change_status, create_event, delete_event, event_history, next_statuses, update_event
 from crm.extensions import db
 from crm.pagination import paginate
@@ -111,6 +111,9 @@ def _render_show(event: Event, status_form: StatusForm | None = None):
         status_form=status_form or StatusForm(),
         status_actions=[(status, STATUS_ACTIONS[status]) for status in next_statuses(event)],
         answer_counts={status: n for status, n in status_counts(event).items() if n},
+        statement_count=db.session.scalar(
+            sa.select(sa.func.count(Statement.id)).join(EventSession).where(EventSession.event_id == event.id)
+        ),
     )
 
 

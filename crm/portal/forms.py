@@ -5,6 +5,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 
 from crm.contacts.forms import EMAIL, REQUIRED, TOO_LONG, MultiCheckboxField, PersonForm
 from crm.contacts.models import ORGANIZATION_KIND_LABELS, Salutation
+from crm.contacts.services.preferences import topic_choices
 from crm.forms import SelectField, strip
 
 
@@ -36,6 +37,16 @@ class PreferencesForm(FlaskForm):
     newsletter = BooleanField("Ich möchte den Newsletter per E-Mail erhalten.")
     invitations = BooleanField("Ich möchte Einladungen zu Veranstaltungen per E-Mail erhalten.")
     tags = MultiCheckboxField("Meine Themen", coerce=int, validate_choice=False)
+
+    @classmethod
+    def for_person(cls, person) -> "PreferencesForm":
+        """The form with the person's current choices (a submitted form keeps what was sent)."""
+        form = cls(data={
+            "newsletter": bool(person.newsletter_consent), "invitations": bool(person.invitation_consent),
+            "tags": [t.id for t in person.tags],
+        })  # fmt: skip
+        form.tags.choices = topic_choices()
+        return form
 
 
 class AffiliationForm(FlaskForm):

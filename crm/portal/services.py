@@ -6,10 +6,10 @@ change, with the member as the actor.
 from crm.audit.services import record, snapshot
 from crm.auth import tokens
 from crm.auth.models import AccessToken, User
-from crm.contacts.models import Affiliation, ConsentChannel, ConsentMethod, Person, Tag
+from crm.contacts.models import Affiliation, ConsentChannel, ConsentMethod, Person
 from crm.contacts.services import email_error, end_affiliation, find_person_by_email, normalize_email
-from crm.contacts.services import record_consent, set_tags, update_affiliation, update_person
-from crm.contacts.services.people import CONSENT_CACHE
+from crm.contacts.services import update_affiliation, update_person
+from crm.contacts.services import preferences
 from crm.errors import ValidationFailed
 from crm.extensions import db, utcnow
 from crm.mail.services import external_url, send_mail
@@ -80,27 +80,11 @@ def confirm_email_change(token: AccessToken) -> str:
 def set_preferences(user: User, *, newsletter: bool, invitations: bool, tag_ids: list[int], ip: str | None,
                     user_agent: str | None) -> list[str]:  # fmt: skip
     """Record changed communication choices in the consent ledger and set the topics; returns what changed."""
-    person, changed = user.person, []
-    for channel, wanted in ((ConsentChannel.newsletter, newsletter), (ConsentChannel.event_invitation, invitations)):
-        if bool(getattr(person, CONSENT_CACHE[channel])) == wanted:
-            continue
-        if not wanted and getattr(person, CONSENT_CACHE[channel]) is None:
-            continue  # never agreed: nothing to withdraw
-        if wanted and not person.email:
-            raise ValidationFailed("newsletter", "Ohne E-Mail-Adresse können wir Ihnen nichts zusenden.")
-        record_consent(
-            person, actor=user, channel=channel, granted=wanted, method=ConsentMethod.portal, source=SOURCE,
-            wording=WORDING[channel] if wanted else None, wording_version=WORDING_VERSION if wanted else None,
-            requested_at=utcnow(), request_ip=ip, user_agent=(user_agent or "")[:500] or None,
-            confirmed_at=utcnow(), confirmed_ip=ip,
-        )  # fmt: skip
-        changed.append(channel.label)
-    tags = db.session.scalars(db.select(Tag).where(Tag.id.in_(tag_ids))).all() if tag_ids else []
-    before = {t.id for t in person.tags}
-    if before != {t.id for t in tags}:
-        set_tags(person, [t.name for t in tags], actor=user)
-        changed.append("Themen")
-    return changed
+    return preferences.set_preferences(
+        user.person, actor=user, method=ConsentMethod.portal, source=SOURCE, wording=WORDING, wording_version=WORDING_VERSION,
+        wanted={ConsentChannel.newsletter: newsletter, ConsentChannel.event_invitation: invitations}, tag_ids=tag_ids,
+        ip=ip, user_agent=user_agent,
+    )  # fmt: skip
 
 
 # --- roles and requests ------------------------------------------------------------------------

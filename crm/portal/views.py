@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from crm.auth import tokens
 from crm.auth.forms import EmptyForm
-from crm.contacts.models import Consent, Tag
+from crm.contacts.models import Consent
 from crm.errors import saved
 from crm.events.participants import for_person as invitations_for
 from crm.extensions import db
@@ -88,11 +88,7 @@ def confirm_email(token: str):
 @roles_required(*ANY_USER)
 def preferences():
     person = current_user.person
-    form = PreferencesForm(data={
-        "newsletter": bool(person.newsletter_consent), "invitations": bool(person.invitation_consent),
-        "tags": [t.id for t in person.tags],
-    })  # fmt: skip
-    form.tags.choices = [(t.id, t.name) for t in db.session.scalars(sa.select(Tag).order_by(Tag.name))]
+    form = PreferencesForm.for_person(person)
     if form.validate_on_submit():
         changed = []
         write = lambda: changed.extend(services.set_preferences(  # noqa: E731

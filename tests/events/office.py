@@ -1,4 +1,5 @@
-"""Shared pieces of the office event tests: Berlin times and a workshop with an agenda."""
+"""Shared pieces of the office event tests: Berlin times, a workshop with an agenda, and an assembly
+whose speakers answer guiding questions."""
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -36,5 +37,23 @@ def workshop(make, db, day: str = "2018-11-20", **overrides):
     speaker = make.person(first_name="Alexander", last_name="Handschuh")
     agenda.add_speaker(opening, speaker, actor=None, role_text="Sprecher des Deutschen Städte- und Gemeindebunds")
     agenda.add_speaker(opening, make.person(first_name="Anika", last_name="Krellmann"), actor=None, role_text="Moderation")
+    db.session.commit()
+    return event
+
+
+#: Two of the Freiburg assembly's guiding questions.
+QUESTIONS = ["Wie kann die lokale Politik begeistert werden?", "Welche Rolle spielt die regionale Wirtschaft?"]
+
+
+def assembly(make, db):
+    """An assembly with two guiding questions and two speakers, each in a session of their own
+    (Brunzel for the Metropolregion Rhein Neckar, Hardtner for Pforzheim). Committed."""
+    event = create_event(event_data(title="6. Mitgliederversammlung", guiding_questions=QUESTIONS), actor=None)
+    for title, first, last, role, organization in (
+        ("Metropolregion Rhein Neckar", "Marco", "Brunzel", "Leitung Digitalisierung und E-Government", "Metropolregion Rhein Neckar"),
+        ("Pforzheim digital", "Sabrina", "Hardtner", "Leiterin des OB-Büros", "Stadt Pforzheim"),
+    ):  # fmt: skip
+        session = agenda.add_session(event, {"title": title}, actor=None)
+        agenda.add_speaker(session, make.person(first_name=first, last_name=last), actor=None, role_text=role, affiliation_text=organization)
     db.session.commit()
     return event

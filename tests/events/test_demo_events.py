@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from crm.demo.loader import load_demo
 from crm.events.models import Event, EventKind, EventStatus
+from crm.events.summaries import review_markdown
 from crm.events.times import local
 from tests.events.office import at
 from tests.html import page_text
@@ -79,7 +80,9 @@ def test_nine_regional_conferences_with_their_dates_and_cities(db, demo):
 
 
 def test_demo_events_are_finished_with_calendar_version_0_and_show_up_in_the_list(client, login, demo):
-    assert {(e.status, e.ical_sequence) for e in demo.values()} == {(EventStatus.done, 0)}
+    past = {key: e for key, e in demo.items() if key != "webinar_oekosysteme"}  # the demo newsletter's upcoming event
+    assert {(e.status, e.ical_sequence) for e in past.values()} == {(EventStatus.done, 0)}
+    assert demo["webinar_oekosysteme"].status == EventStatus.published
     login("office")
     page = page_text(client.get("/veranstaltungen/?year=2016").get_data(as_text=True))
     assert "5 Veranstaltungen" in page and "Regionalkonferenz Saarbrücken" in page
@@ -89,3 +92,47 @@ def test_demo_events_are_finished_with_calendar_version_0_and_show_up_in_the_lis
     freiburg = client.get(f"/veranstaltungen/{demo['mv6_freiburg'].id}/programm").get_data(as_text=True)
     assert "Datum Donnerstag, 28. November 2019 Ort Freiburg im Breisgau Mit der Entwicklung" in page_text(freiburg)
     assert '<th scope="row"' not in freiburg  # no times in the agenda: no time column
+
+
+def test_the_berlin_workshop_has_its_review_with_theses_and_bold_leads(demo):
+    event = demo["zukunftsworkshop_2018"]
+    opening, impulses, introduction = event.sessions[:3]
+    assert [s.person.last_name for s in opening.statements] == ["Handschuh"] * 10
+    assert opening.statements[2].lead == "Digitalisierung ist ein Prozess, kein Projekt."
+    assert all(s.lead and s.question is None for s in opening.statements + impulses.statements)
+    assert [s.person.last_name for s in impulses.statements] == ["Dreier"] * 3 + ["Huber"] * 2 + ["Meineke"] * 3
+    assert opening.summary and impulses.summary and introduction.summary and not introduction.statements
+    markdown = review_markdown(event)
+    assert markdown.startswith("### Eröffnung des Zukunftsworkshops\n\n")
+    assert "**Michael Dreier** (Bürgermeister, Stadt Paderborn)\n\n1. **Kommunen sind der Motor der Digitalisierung.** Weil" in markdown
+    assert "### Präsentation der Ergebnisse" not in markdown  # nothing written about it
+
+
+def test_the_freiburg_assembly_has_answers_to_the_guiding_questions(demo):
+    event = demo["mv6_freiburg"]
+    statements = [s for session in event.sessions for s in session.statements]
+    answered = {(s.person.last_name, s.question) for s in statements if s.question is not None}
+    # Every speaker answers the questions their statement paper answers (of five).
+    assert {name: sorted(q + 1 for n, q in answered if n == name) for name, _ in answered} == {
+        "Brunzel": [1, 2, 3, 4, 5], "Baumgartner": [1, 2, 3, 5], "Hardtner": [1, 2, 3, 4, 5],
+        "Scheffler": [1, 2, 3, 4, 5], "Rethmann": [1, 2, 5], "Mohrbacher": [4],
+    }  # fmt: skip
+    assert len(answered) == sum(1 for s in statements if s.question is not None)  # one answer per speaker and question
+    # Each speaker's statements belong to their own session of the programme.
+    assert all(s.person_id in {sp.person_id for sp in s.session.speakers} for s in statements)
+    markdown = review_markdown(event)
+    assert "#### Leitfrage: Wie kann die lokale Politik begeistert werden?\n\n**Marco Brunzel** (Leitung Digitalisierung" in markdown
+    assert "### #freiburg_gestalten" in markdown and "#### Weitere Aussagen" in markdown
+
+
+def test_the_review_pages_show_the_demo(client, login, demo):
+    login("office")
+    freiburg = demo["mv6_freiburg"]
+    by_question = page_text(client.get(f"/veranstaltungen/{freiburg.id}/rueckblick/leitfragen").get_data(as_text=True))
+    regional = by_question[by_question.index("Leitfrage 4:") : by_question.index("Leitfrage 5:")]
+    assert [name for name in ("Marco Brunzel", "Sabrina Hardtner", "Sirko Scheffler", "Dr. Julia Mohrbacher") if name in regional] == [
+        "Marco Brunzel", "Sabrina Hardtner", "Sirko Scheffler", "Dr. Julia Mohrbacher",
+    ]  # fmt: skip
+    berlin = demo["zukunftsworkshop_2018"]
+    by_session = client.get(f"/veranstaltungen/{berlin.id}/rueckblick").get_data(as_text=True)
+    assert "<strong>Digitalisierung ist ein Prozess, kein Projekt.</strong>" in by_session

@@ -5,7 +5,7 @@ The Bundesland/kind, topic and membership filters find their people in these ind
 on its first column, which it serves as well.
 
 Revision ID: 14090a47a047
-Revises: fdf2428049c1
+Revises: 679137ef14ea
 Create Date: 2026-11-22 01:14:02.430056
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '14090a47a047'
-down_revision = 'fdf2428049c1'
+down_revision = '679137ef14ea'
 branch_labels = None
 depends_on = None
 
