@@ -13,7 +13,7 @@ from crm.mail.models import Delivery, DeliveryStatus
 from crm.mail.transports import TransportError, get_transport
 from crm.newsletters.models import Newsletter
 from crm.newsletters.render import Compiled, personalize
-from crm.newsletters.sending import MAILING, frozen, message_for, values_for
+from crm.newsletters.sending import MAILING, frozen, message_for, preview_links, values_for
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +28,10 @@ def recipient(person_id: int | None, sample: list[Person]) -> Person | None:
 
 
 def preview(newsletter: Newsletter, person: Person | None, compiled: Compiled | None = None) -> Compiled:
-    """The newsletter as `person` gets it (with neutral values when None), as it would go out now."""
-    return personalize(compiled or frozen(newsletter), values_for(newsletter, person))
+    """The newsletter as `person` gets it (with neutral values when None), as it would go out now. The
+    unsubscribe and preference links lead to a page that explains them, not to the person's own."""
+    values = values_for(newsletter, person) | preview_links()
+    return personalize(compiled or frozen(newsletter), values)
 
 
 @dataclass

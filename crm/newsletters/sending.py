@@ -291,11 +291,26 @@ def frozen(newsletter: Newsletter) -> Compiled:
     return compile_newsletter(newsletter)
 
 
+def preview_links() -> dict[str, str]:
+    """Marker values for previews and test mails: the personal links lead to a page that explains them."""
+    from crm.newsletters.links import preview_unsubscribe_url
+
+    return {"unsubscribe": preview_unsubscribe_url(), "preferences": preview_unsubscribe_url()}
+
+
+def preview_unsubscribe_headers() -> dict[str, str]:
+    return {"List-Unsubscribe": f"<{preview_links()['unsubscribe']}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
 def message_for(newsletter: Newsletter, person: Person, to_email: str, compiled: Compiled | None = None, *, test: bool = False):
     from crm.newsletters.links import list_unsubscribe_headers
 
-    content = personalize(compiled or frozen(newsletter), values_for(newsletter, person))
-    headers = {"List-Id": list_id(), **list_unsubscribe_headers(person, ConsentChannel.newsletter)}
+    values = values_for(newsletter, person)
+    unsubscribe = list_unsubscribe_headers(person, ConsentChannel.newsletter)
+    if test:  # a test mail gets forwarded and clicked: it must not unsubscribe the person it was personalized for
+        values, unsubscribe = values | preview_links(), preview_unsubscribe_headers()
+    content = personalize(compiled or frozen(newsletter), values)
+    headers = {"List-Id": list_id(), **unsubscribe}
     return build_message(
         sender=sender(newsletter), to=recipient(person.full_name, to_email),
         subject=f"[Test] {newsletter.subject}" if test else newsletter.subject, text=content.text, html=content.html,

@@ -104,3 +104,18 @@ def test_test_mail_addresses_are_checked(client, login, make, mailbox):
     response = client.post(f"/newsletters/{newsletter.id}/test", data={"addresses": " , ;"})
     assert field_error(response, "addresses") == "Bitte geben Sie mindestens eine E-Mail-Adresse an."
     assert mailbox.messages == []
+
+
+def test_preview_and_test_mail_unsubscribe_nobody(client, login, make, mailbox):
+    login("office")
+    newsletter, first, _ = setting(make)
+    frame = text(client.get(f"/newsletters/{newsletter.id}/vorschau.html?person={first.id}"))
+    assert 'href="http://crm.test/abmelden/vorschau"' in frame
+
+    client.post(f"/newsletters/{newsletter.id}/test", data={"person": str(first.id), "addresses": "redaktion@example.org"})
+    [message] = mailbox.messages
+    assert "http://crm.test/abmelden/vorschau" in plain_body(message)
+    assert message["List-Unsubscribe"] == "<http://crm.test/abmelden/vorschau>"
+    client.post("/abmelden/vorschau", data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded")
+    db.session.expire_all()
+    assert first.newsletter_consent is True
