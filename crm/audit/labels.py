@@ -29,6 +29,8 @@ ENTITY_LABELS = {
     "event_sessions": "Programmpunkt",
     "session_speakers": "Mitwirkung",
     "statements": "",  # the entry's label already reads "Aussage – <Programmpunkt>"
+    "newsletters": "Newsletter",
+    "newsletter_blocks": "Newsletter-Block",
 }
 
 FIELD_LABELS = {
@@ -62,6 +64,9 @@ FIELD_LABELS = {
     "companions": "Begleitpersonen", "companion_names": "Namen der Begleitung", "note": "Nachricht",
     "deputy_name": "Vertretung", "deputy_email": "E-Mail der Vertretung", "needs": "Verpflegung und Barrierefreiheit",
     "checked_in_at": "anwesend seit", "sent_at": "versandt am", "responded_at": "geantwortet am",
+    "subject": "Betreff", "preheader": "Vorschauzeile", "sender_name": "Absendername", "reply_to": "Antwortadresse",
+    "layout": "Layout", "segment_id": "Segment", "in_archive": "im Archiv", "scheduled_at": "geplant für",
+    "started_at": "Versand begonnen", "finished_at": "Versand beendet", "paused_reason": "Grund", "newsletter_id": "Newsletter",
 }  # fmt: skip
 
 
