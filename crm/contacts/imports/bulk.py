@@ -146,7 +146,8 @@ def _insert_people(importer, plans) -> None:
         v, org_id = plan.values, _org_id(importer, plan)
         label = " ".join(p for p in (v.get("title"), v.get("first_name"), v["last_name"]) if p)[:300]
         people.append((plan, person_id, label, importer.organization(org_id) if org_id else None))
-    insert_rows(Person.__table__, PEOPLE_COLUMNS, (_person_row(p, person_id, org, now) for p, person_id, _, org in people))
+    insert_rows(Person.__table__, PEOPLE_COLUMNS, (_person_row(p, person_id, org, now) for p, person_id, _, org in people),
+                one_statement=True)  # fmt: skip
     roles = [(person_id, label, org, p.values) for p, person_id, label, org in people if org is not None]
     role_ids = allocate_ids(Affiliation.__table__, len(roles))
     insert_rows(Affiliation.__table__, AFFILIATION_COLUMNS, (
