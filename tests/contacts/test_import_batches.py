@@ -38,6 +38,25 @@ def test_an_organization_created_by_an_earlier_batch_is_not_created_again(db, of
     assert {a.person.last_name for a in netzwerk.affiliations} == {"Gans", "Hahn"}
 
 
+def test_rows_of_an_organization_the_file_creates_are_reported_the_same_in_dry_run_and_import(db, office):
+    """A later batch finds the organization an earlier one created; a person named there again is the same
+    person, and a similar name there is not called a duplicate, as in the dry run, which cannot see them."""
+    outcome = run_import(db, office, csv_file(
+        "Vorname;Nachname;E-Mail;Organisation",
+        "Gerd;Gans;;Netzwerk Nord",
+        "Erik;Ente;ente@example.org;",
+        "Gerd;Gans;;Netzwerk Nord",
+        "Gerd;Ganz;ganz@example.org;Netzwerk Nord",
+    ))  # fmt: skip
+
+    for result in (outcome.dry, outcome.done):
+        assert [(line.action, line.message) for line in result(4)] == [("unchanged", "gleiche Person wie Zeile 2")]
+        assert "Person wird angelegt – Netzwerk Nord" in [line.message for line in result(5)]
+        assert not [line for line in result(5) if "Duplikat" in line.message]
+    [netzwerk] = organizations_named(db, "Netzwerk Nord")
+    assert sorted(a.person.last_name for a in netzwerk.affiliations) == ["Gans", "Ganz"]
+
+
 def test_a_person_created_meanwhile_fails_only_their_row_and_the_rest_is_written_one_by_one(db, make, office, monkeypatch):
     """Someone else adds a person with an address of the batch after it was looked up: the set-based write
     fails on the unique address, the rows are written one by one, and only that row is an error."""

@@ -97,6 +97,7 @@ def _write_organization(importer, plan) -> None:
         actor=importer.actor,
     )
     db.session.flush()
+    importer.created_organizations[organization.id] = plan.org_key
     importer.org_by_name[fold(organization.name)] = organization.id
     if organization.ags:
         importer.org_by_ags[organization.ags] = organization.id

@@ -117,12 +117,16 @@ class Neighbours(NamedTuple):
     candidates: dict[tuple, list[Candidate]]
 
 
-def neighbours(same_name: set[tuple[int, str]], by_org: set[tuple[str, int]], by_city: set[tuple[str, str]]) -> Neighbours:
+def neighbours(same_name: set[tuple[int, str]], by_org: set[tuple[str, int]], by_city: set[tuple[str, str]], *,
+               leave_out=frozenset()) -> Neighbours:  # fmt: skip
     """The people at the batch's organizations whom its rows may mean, in one pass over those
     organizations: same-named people ((organization id, name key) pairs) and duplicate candidates
-    (see crm.contacts.duplicates: (sound, organization id) and (sound, city) pairs). A row then
-    looks only at the candidates it shares an organization or a place with."""
-    sounds = candidate_pairs(by_org, by_city)
+    (see crm.contacts.duplicates: (sound, organization id) and (sound, city) pairs), except at the
+    organizations `leave_out`. A row then looks only at the candidates it shares an organization
+    or a place with."""
+    sounds = {(k, o) for k, o in candidate_pairs(by_org, by_city) if o not in leave_out}
+    if not sounds and not same_name:
+        return Neighbours({}, {})
     colleagues: dict[tuple[int, str], list[tuple[int, str | None]]] = {}
     found: dict[int, Candidate] = {}
     sound_of: dict[int, str] = {}

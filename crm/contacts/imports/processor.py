@@ -82,6 +82,8 @@ class Importer:
         self.seen = SeenRows()
         #: The organizations of the current batch, by id.
         self.batch_organizations: dict[int, lookup.Org] = {}
+        #: Organizations this import created: id -> the key the file first named it by (see org_key).
+        self.created_organizations: dict[int, str] = {}
 
     def header(self, name: str | None) -> str | None:
         """The file's header of the column mapped to `name`, for messages."""
@@ -113,11 +115,12 @@ class Importer:
             raise RowError("ags", f"{organization.name} hat den AGS {organization.ags}, nicht {ags}.")
         return organization, self.org_key(values, org_id)
 
-    @staticmethod
-    def org_key(values: dict, org_id: int | None) -> str:
-        """The key of the organization a row means: its id if known, else the AGS, else the name."""
+    def org_key(self, values: dict, org_id: int | None) -> str:
+        """The key of the organization a row means: its id if known, else the AGS, else the name.
+        An organization this file created keeps the key it had before, as in the dry run: its people
+        are rows of this file, which the register of seen rows knows under that key."""
         if org_id:
-            return f"id:{org_id}"
+            return self.created_organizations.get(org_id) or f"id:{org_id}"
         return f"ags:{values['ags']}" if values.get("ags") else f"name:{fold(values.get('organization'))}"
 
     def organization(self, org_id: int) -> lookup.Org:
@@ -291,14 +294,16 @@ class Importer:
             if v.get("email") in known:
                 continue  # matched by email: no namesakes or duplicate candidates needed
             key = lookup.sound(v["last_name"])
-            if org_id:
+            if org_id and org_id not in self.created_organizations:
                 same_name.add((org_id, name_key(v.get("first_name"), v["last_name"])))
                 by_org.add((key, org_id))
             city = self.batch_organizations[org_id].city if org_id in self.batch_organizations else v.get("city")
             if city:
                 by_city.add((key, city))
         self.seen.prefetch(seen_keys)
-        return Batch(known, lookup.neighbours(same_name, by_org, by_city))
+        # The people at organizations this file created are its own earlier rows: the register
+        # of seen rows matches them, and the dry run, which cannot see them, warns of none.
+        return Batch(known, lookup.neighbours(same_name, by_org, by_city, leave_out=self.created_organizations.keys()))
 
     def run(self) -> None:
         """Process every row, committing progress (and, for real, the data) every BATCH_SIZE rows."""
