@@ -19,7 +19,9 @@ def fold(text: str | None) -> str:
     text = text.casefold()  # ß -> ss
     if not text.isascii():  # plain ASCII (most names and addresses) has no accents to drop
         text = unicodedata.normalize("NFKD", text)
-        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+        for ch in set(text):  # the few distinct accents, not every character one by one
+            if unicodedata.combining(ch):
+                text = text.replace(ch, "")
     for digraph, vowel in _DIGRAPHS:
         text = text.replace(digraph, vowel)
     return _SPACES.sub(" ", text).strip()

@@ -84,7 +84,10 @@ def _write_organization(importer, plan) -> None:
     values = plan.values
     if plan.organization is not None:
         if plan.org_changes:
-            update_organization(_organization(importer, plan), plan.org_changes, actor=importer.actor)
+            organization = _organization(importer, plan)
+            update_organization(organization, plan.org_changes, actor=importer.actor)
+            if "city" in plan.org_changes:
+                _know_city(importer, organization)
         return
     if not plan.org_key or _org_id(importer, plan) is not None:
         return
@@ -101,6 +104,13 @@ def _write_organization(importer, plan) -> None:
     importer.org_by_name[fold(organization.name)] = organization.id
     if organization.ags:
         importer.org_by_ags[organization.ags] = organization.id
+    _know_city(importer, organization)
+
+
+def _know_city(importer, organization: Organization) -> None:
+    """Keep the importer's organizations by city (duplicate candidates by place) as the database has them."""
+    if organization.city:
+        importer.org_by_city.setdefault(organization.city.lower(), []).append(organization.id)
 
 
 def _update_person(importer, plan) -> None:
@@ -199,7 +209,9 @@ def _person_row(plan, person_id: int, organization, now) -> tuple:
 def _person_audit(head: tuple, plan, person_id: int, label: str) -> list[tuple]:
     """The audit rows of a new person: created, topics added, consent recorded."""
     values = plan.values
-    created = {k: jsonable(values[k]) for k in PERSON_FIELDS if values.get(k) not in (None, "")}  # as create_person's
+    created = {  # as create_person's audit entry
+        k: v if type(v) is str else jsonable(v) for k in PERSON_FIELDS if (v := values.get(k)) not in (None, "")
+    }  # fmt: skip
     rows = [(*head, "create", "people", person_id, label, person_id, None, _json(created))]
     if plan.new_tags:
         rows.append((*head, "update", "people", person_id, label, person_id, None, _json({"tags": [[], sorted(plan.new_tags)]})))

@@ -65,6 +65,8 @@ class Batch:
 
     known: dict[str, lookup.KnownPerson]  # by email
     neighbours: lookup.Neighbours
+    org_ids: dict[int, int | None]  # row -> the id of the known organization it names
+    person_keys: dict[int, list[str]]  # row -> its keys in the register of seen rows (see _person_keys)
 
 
 class Importer:
@@ -78,6 +80,7 @@ class Importer:
         # Organizations are looked up in memory (there are far fewer than people).
         self.org_by_ags = dict(db.session.execute(sa.select(Organization.ags, Organization.id).where(Organization.ags.is_not(None))).all())
         self.org_by_name = {fold(name): oid for oid, name in db.session.execute(sa.select(Organization.id, Organization.name))}
+        self.org_by_city = lookup.organizations_by_city()
         #: Rows of this file that create or change a record: key -> row number (same in dry run and import).
         self.seen = SeenRows()
         #: The organizations of the current batch, by id.
@@ -102,12 +105,11 @@ class Importer:
         ags, name = values.get("ags"), values.get("organization")
         return (self.org_by_ags.get(ags) if ags else None) or (self.org_by_name.get(fold(name)) if name else None)
 
-    def find_organization(self, values: dict) -> tuple[lookup.Org | None, str | None]:
-        """(existing organization or None, key of the organization this row means)."""
+    def find_organization(self, values: dict, org_id: int | None) -> tuple[lookup.Org | None, str | None]:
+        """(existing organization or None, key of the organization this row means); `org_id`: org_id(values)."""
         ags, name = values.get("ags"), values.get("organization")
         if not ags and not name:
             return None, None
-        org_id = self.org_id(values)
         if org_id is None and ags and not name and self.seen.get(f"org ags:{ags}") is None:
             raise RowError("ags", f"Zum AGS {ags} gibt es keine Organisation; bitte den Namen angeben.")
         organization = self.organization(org_id) if org_id else None
@@ -147,7 +149,7 @@ class Importer:
 
     def plan(self, row: int, values: dict, batch: Batch) -> Plan:
         plan = Plan(row, values)
-        organization, org_key = self.find_organization(values)
+        organization, org_key = self.find_organization(values, batch.org_ids[row])
         plan.organization, plan.org_key = organization, org_key
         if org_key and organization is None:
             if (earlier := self.seen.get(f"org {org_key}")) is not None:
@@ -168,7 +170,7 @@ class Importer:
             plan.label = values.get("organization") or (organization.name if organization else None)
             return plan
         plan.label = " ".join(p for p in (values.get("first_name"), values["last_name"]) if p)
-        keys = self._person_keys(values, org_key)
+        keys = batch.person_keys[row]
         earlier = next((seen for key in keys if (seen := self.seen.get(key)) is not None), None)
         if earlier is not None:  # this file mentioned the person before; that row counts
             return Plan(row, values, "unchanged", [(None, f"gleiche Person wie Zeile {earlier}")], plan.label)
@@ -219,11 +221,15 @@ class Importer:
         return keys
 
     def _warn_duplicates(self, plan: Plan, candidates: dict[tuple, list[Candidate]]) -> None:
+        if not candidates:
+            return
         org_ids = {plan.organization.id} if plan.organization else set()
         city = plan.organization.city if plan.organization else plan.values.get("city")
         cities = {fold(city)} if city else set()
         key = lookup.sound(plan.values["last_name"])
-        nearby = {c.person_id: c for place in (*org_ids, *cities) for c in candidates.get((key, place), [])}
+        nearby = {c.person_id: c for place in (*org_ids, *cities) for c in candidates.get((key, place), ())}
+        if not nearby:
+            return
         warnings = 0
         for _, candidate in sorted(nearby.items()):
             reasons = evidence(plan.values.get("first_name"), plan.values["last_name"], org_ids, cities, candidate)
@@ -278,19 +284,20 @@ class Importer:
 
     def look_up(self, cleaned: list[tuple[int, dict]]) -> Batch:
         """Everything the batch's rows will ask the database and the register, fetched at once."""
-        org_ids = {self.org_id(v) for _, v in cleaned} - {None}
-        self.batch_organizations = lookup.organizations(org_ids)
+        org_ids = {row: self.org_id(v) for row, v in cleaned}
+        self.batch_organizations = lookup.organizations(set(org_ids.values()) - {None})
         known = lookup.people_by_email([v["email"] for _, v in cleaned if v.get("email")])
-        by_org, by_city, same_name, seen_keys = set(), set(), set(), []
-        for _, v in cleaned:
+        by_org, by_city, same_name, seen_keys, person_keys = set(), set(), set(), [], {}
+        for row, v in cleaned:
             if v.get("ags"):
                 seen_keys.append(f"org ags:{v['ags']}")
             if v.get("organization"):
                 seen_keys.append(f"org name:{fold(v['organization'])}")
             if not v.get("last_name"):
                 continue
-            org_id = self.org_id(v)
-            seen_keys += self._person_keys(v, self.org_key(v, org_id))
+            org_id = org_ids[row]
+            person_keys[row] = self._person_keys(v, self.org_key(v, org_id))
+            seen_keys += person_keys[row]
             if v.get("email") in known:
                 continue  # matched by email: no namesakes or duplicate candidates needed
             key = lookup.sound(v["last_name"])
@@ -303,7 +310,8 @@ class Importer:
         self.seen.prefetch(seen_keys)
         # The people at organizations this file created are its own earlier rows: the register
         # of seen rows matches them, and the dry run, which cannot see them, warns of none.
-        return Batch(known, lookup.neighbours(same_name, by_org, by_city, leave_out=self.created_organizations.keys()))
+        neighbours = lookup.neighbours(same_name, by_org, by_city, orgs_in=self.org_by_city, leave_out=self.created_organizations.keys())
+        return Batch(known, neighbours, org_ids, person_keys)
 
     def run(self) -> None:
         """Process every row, committing progress (and, for real, the data) every BATCH_SIZE rows."""
