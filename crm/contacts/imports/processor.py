@@ -7,7 +7,9 @@ name), checked and described. The dry run stops there. The import writes the bat
 (crm.contacts.imports.bulk): new people set-based, changes to existing records through the
 services, each such row inside its own SAVEPOINT, so a failing row never half-writes.
 """
+import gc
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +69,21 @@ class Batch:
     neighbours: lookup.Neighbours
     org_ids: dict[int, int | None]  # row -> the id of the known organization it names
     person_keys: dict[int, list[str]]  # row -> its keys in the register of seen rows (see _person_keys)
+
+
+@contextmanager
+def _batch_garbage_collection():
+    """Python's cyclic garbage collector paused while batches are processed, and run on what each
+    batch left behind. A batch keeps a few hundred thousand objects alive until it is written (rows,
+    plans, report lines); every few thousand new objects the collector would walk them all again,
+    a fifth of the import's time. Reference counting frees a batch when it is done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield gc.collect
+    finally:
+        if enabled:  # (another import running at the same time may have paused it first)
+            gc.enable()
 
 
 class Importer:
@@ -326,14 +343,16 @@ class Importer:
                 break
         batch: list[tuple[int, dict[str, str]]] = []
         try:
-            for values in rows:
-                row += 1
-                if any(values):
-                    batch.append((row, self.extract(values)))
-                if len(batch) == BATCH_SIZE:
-                    self._finish_batch(batch)
-                    batch = []
-            self._finish_batch(batch)
+            with _batch_garbage_collection() as collect:
+                for values in rows:
+                    row += 1
+                    if any(values):
+                        batch.append((row, self.extract(values)))
+                    if len(batch) == BATCH_SIZE:
+                        self._finish_batch(batch)
+                        batch = []
+                        collect(0)  # the cycles the batch made (the rest of it is freed already)
+                self._finish_batch(batch)
         finally:
             self.seen.close()
 
