@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from crm.audit.models import AuditLog
 from crm.contacts.imports import lookup, processor
 from crm.contacts.models import Affiliation, Organization, Person
+from crm.contacts.services.people import refresh_context_keys
 from tests.conftest import count
 from tests.contacts.test_import_rows import counts, csv_file, organizations_named, person_by_email, run_import
 
@@ -110,3 +111,20 @@ def test_new_people_written_set_based_get_their_audit_entries_and_search_keys(db
     assert rita.search_key == "rita roth rita@example.org"
     assert rita.context_key == "stadt heidelberg burgermeisterin"
     assert (rita.name_key, rita.name_phonetic, rita.newsletter_consent) == ("rita roth", "72", True)
+
+
+def test_new_people_written_set_based_have_the_search_keys_of_people_entered_one_by_one(db, office):
+    run_import(db, office, csv_file(
+        "Vorname;Nachname;E-Mail;Organisation;Funktion",
+        "José Ángel;Groß-Müller;jose@example.org;Gemeinde Öhringen;Kämmerer",
+        "Zoë;  Ærø ;;;",
+    ))  # fmt: skip
+
+    people = db.session.scalars(sa.select(Person).where(Person.last_name.in_(["Groß-Müller", "Ærø"]))).all()
+    assert len(people) == 2
+    for person in people:
+        imported = (person.search_key, person.name_key, person.name_phonetic, person.context_key)
+        person.refresh_search_key()  # as the form saves a person
+        refresh_context_keys([person.id])
+        db.session.refresh(person)
+        assert imported == (person.search_key, person.name_key, person.name_phonetic, person.context_key)

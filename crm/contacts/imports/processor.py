@@ -142,6 +142,10 @@ class Importer:
             return self.created_organizations.get(org_id) or f"id:{org_id}"
         return f"ags:{values['ags']}" if values.get("ags") else f"name:{fold(values.get('organization'))}"
 
+    def fetch_organizations(self, org_ids) -> None:
+        """Add these organizations to the batch's (in one query) unless it has them."""
+        self.batch_organizations.update(lookup.organizations(set(org_ids) - self.batch_organizations.keys() - {None}))
+
     def organization(self, org_id: int) -> lookup.Org:
         if org_id not in self.batch_organizations:
             self.batch_organizations.update(lookup.organizations([org_id]))
