@@ -83,13 +83,15 @@ def organizations_in(cities: set[str]) -> dict[str, list[int]]:
 MAX_CANDIDATES = 5000  # per query: a bound on the work for files full of common names
 
 
-def candidate_pairs(by_org: set[tuple[str, int]], by_city: set[tuple[str, str]]) -> set[tuple[str, int]]:
+def candidate_pairs(by_org: set[tuple[str, int]], by_city: set[tuple[str, str]], orgs_in: dict[str, list[int]] | None = None,
+                    ) -> set[tuple[str, int]]:  # fmt: skip
     """(sound, organization id) pairs to look for candidates at: the (sound, organization id)
-    pairs given, and for (sound, city) pairs the organizations in that city."""
+    pairs given, and for (sound, city) pairs the organizations in that city (`orgs_in`, as
+    organizations_in() answers, if the caller keeps it)."""
     pairs = {(k, o) for k, o in by_org if k}
     by_city = {(k, c.lower()) for k, c in by_city if k and c}
     if by_city:
-        orgs_in = organizations_in({c for _, c in by_city})
+        orgs_in = organizations_in({c for _, c in by_city}) if orgs_in is None else orgs_in
         pairs |= {(k, o) for k, c in by_city for o in orgs_in.get(c, [])}
     return pairs
 

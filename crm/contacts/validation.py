@@ -7,6 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 
 # German numbers as people write them: 030 773 07-253, +49 30 7730 7253, (0621) 12 34 56, 0171/1203537.
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()/\-.]+$")
+_NON_DIGITS = re.compile(r"\D")
 
 
 def clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -43,12 +44,11 @@ def email_error(value: str | None) -> str | None:
 def phone_error(value: str | None) -> str | None:
     if not value:
         return None
-    digits = re.sub(r"\D", "", value)
     if not _PHONE_CHARS.match(value) or value.count("+") > 1:
         return "Bitte nur Ziffern, Leerzeichen und + ( ) / - verwenden, z. B. 030 7730 7253 oder +49 30 7730 7253."
     if not (value.startswith("+") or value.lstrip("(").startswith("0")):
         return "Bitte mit Vorwahl angeben: mit 0 (z. B. 030 …) oder international mit + (z. B. +49 30 …)."
-    if not 6 <= len(digits) <= 16:
+    if not 6 <= len(_NON_DIGITS.sub("", value)) <= 16:
         return "Diese Telefonnummer ist zu kurz oder zu lang."
     return None
 

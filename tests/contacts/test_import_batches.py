@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from crm.audit.models import AuditLog
 from crm.contacts.imports import lookup, processor
 from crm.contacts.models import Affiliation, Organization, Person
+from crm.contacts.services.people import refresh_context_keys
 from tests.conftest import count
 from tests.contacts.test_import_rows import counts, csv_file, organizations_named, person_by_email, run_import
 
@@ -36,6 +37,25 @@ def test_an_organization_created_by_an_earlier_batch_is_not_created_again(db, of
     assert outcome.counts == counts(create=3)
     [netzwerk] = organizations_named(db, "Netzwerk Süd")
     assert {a.person.last_name for a in netzwerk.affiliations} == {"Gans", "Hahn"}
+
+
+def test_rows_of_an_organization_the_file_creates_are_reported_the_same_in_dry_run_and_import(db, office):
+    """A later batch finds the organization an earlier one created; a person named there again is the same
+    person, and a similar name there is not called a duplicate, as in the dry run, which cannot see them."""
+    outcome = run_import(db, office, csv_file(
+        "Vorname;Nachname;E-Mail;Organisation",
+        "Gerd;Gans;;Netzwerk Nord",
+        "Erik;Ente;ente@example.org;",
+        "Gerd;Gans;;Netzwerk Nord",
+        "Gerd;Ganz;ganz@example.org;Netzwerk Nord",
+    ))  # fmt: skip
+
+    for result in (outcome.dry, outcome.done):
+        assert [(line.action, line.message) for line in result(4)] == [("unchanged", "gleiche Person wie Zeile 2")]
+        assert "Person wird angelegt – Netzwerk Nord" in [line.message for line in result(5)]
+        assert not [line for line in result(5) if "Duplikat" in line.message]
+    [netzwerk] = organizations_named(db, "Netzwerk Nord")
+    assert sorted(a.person.last_name for a in netzwerk.affiliations) == ["Gans", "Ganz"]
 
 
 def test_a_person_created_meanwhile_fails_only_their_row_and_the_rest_is_written_one_by_one(db, make, office, monkeypatch):
@@ -91,3 +111,20 @@ def test_new_people_written_set_based_get_their_audit_entries_and_search_keys(db
     assert rita.search_key == "rita roth rita@example.org"
     assert rita.context_key == "stadt heidelberg burgermeisterin"
     assert (rita.name_key, rita.name_phonetic, rita.newsletter_consent) == ("rita roth", "72", True)
+
+
+def test_new_people_written_set_based_have_the_search_keys_of_people_entered_one_by_one(db, office):
+    run_import(db, office, csv_file(
+        "Vorname;Nachname;E-Mail;Organisation;Funktion",
+        "José Ángel;Groß-Müller;jose@example.org;Gemeinde Öhringen;Kämmerer",
+        "Zoë;  Ærø ;;;",
+    ))  # fmt: skip
+
+    people = db.session.scalars(sa.select(Person).where(Person.last_name.in_(["Groß-Müller", "Ærø"]))).all()
+    assert len(people) == 2
+    for person in people:
+        imported = (person.search_key, person.name_key, person.name_phonetic, person.context_key)
+        person.refresh_search_key()  # as the form saves a person
+        refresh_context_keys([person.id])
+        db.session.refresh(person)
+        assert imported == (person.search_key, person.name_key, person.name_phonetic, person.context_key)

@@ -63,6 +63,15 @@ class KnownPerson:
     roles: list[Role] = field(default_factory=list)
 
 
+def organizations_by_city() -> dict[str, list[int]]:
+    """Lower-case city -> ids of the organizations there, as crm.contacts.duplicates.organizations_in
+    answers (the import keeps it instead of asking the database per batch)."""
+    found: dict[str, list[int]] = {}
+    for org_id, city in db.session.execute(sa.select(Organization.id, Organization.city).where(Organization.city.is_not(None))):
+        found.setdefault(city.lower(), []).append(org_id)
+    return found
+
+
 def organizations(ids) -> dict[int, Org]:
     """The organizations with these ids, by id."""
     if not ids:
@@ -117,12 +126,16 @@ class Neighbours(NamedTuple):
     candidates: dict[tuple, list[Candidate]]
 
 
-def neighbours(same_name: set[tuple[int, str]], by_org: set[tuple[str, int]], by_city: set[tuple[str, str]]) -> Neighbours:
+def neighbours(same_name: set[tuple[int, str]], by_org: set[tuple[str, int]], by_city: set[tuple[str, str]], *,
+               orgs_in: dict[str, list[int]], leave_out=frozenset()) -> Neighbours:  # fmt: skip
     """The people at the batch's organizations whom its rows may mean, in one pass over those
     organizations: same-named people ((organization id, name key) pairs) and duplicate candidates
-    (see crm.contacts.duplicates: (sound, organization id) and (sound, city) pairs). A row then
-    looks only at the candidates it shares an organization or a place with."""
-    sounds = candidate_pairs(by_org, by_city)
+    (see crm.contacts.duplicates: (sound, organization id) and (sound, city) pairs; `orgs_in`: the
+    organizations by lower-case city), except at the organizations `leave_out`. A row then looks
+    only at the candidates it shares an organization or a place with."""
+    sounds = {(k, o) for k, o in candidate_pairs(by_org, by_city, orgs_in) if o not in leave_out}
+    if not sounds and not same_name:
+        return Neighbours({}, {})
     colleagues: dict[tuple[int, str], list[tuple[int, str | None]]] = {}
     found: dict[int, Candidate] = {}
     sound_of: dict[int, str] = {}

@@ -57,7 +57,7 @@ class Person(db.Model):
     #: Academic title as written in the address ("Dr.", "Prof. Dr.", "Dr.-Ing.").
     title: Mapped[str | None] = mapped_column(sa.String(50))
     first_name: Mapped[str | None] = mapped_column(sa.String(100))
-    last_name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    last_name: Mapped[str] = mapped_column(sa.String(100))  # indexed by ix_people_name, which starts with it
     #: Normalized (trimmed, lower case); unique when present.
     email: Mapped[str | None] = mapped_column(sa.String(254), unique=True)
     phone: Mapped[str | None] = mapped_column(sa.String(50))
