@@ -4,7 +4,7 @@ ix_people_name (last_name, first_name) answers every lookup by last name too; th
 cost each new person an insert (about a tenth of what importing a person costs on SQLite).
 
 Revision ID: 939465fc0a29
-Revises: fdf2428049c1
+Revises: 14090a47a047
 Create Date: 2026-11-22 01:25:43.437072
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '939465fc0a29'
-down_revision = 'fdf2428049c1'
+down_revision = '14090a47a047'
 branch_labels = None
 depends_on = None
 
