@@ -4,7 +4,7 @@ Builds a fresh database (SQLite file, and PostgreSQL when --postgres URL is give
 generates the synthetic data set, then measures p50/p95 of each page through the WSGI app
 (server time, no network), the import rate and the peak memory of a 100k-row CSV import.
 
-    python -m benchmarks.contacts [--people 100000] [--postgres postgresql+psycopg://...]
+    python -m benchmarks.contacts [--people 100000] [--postgres postgresql+psycopg://...] [--no-pages | --no-import]
 """
 import argparse
 import csv
@@ -164,6 +164,7 @@ def main() -> None:
         "generating them (use with --no-import: an import adds its rows)",
     )
     parser.add_argument("--no-import", action="store_true", help="measure the pages only, skip the import")
+    parser.add_argument("--no-pages", action="store_true", help="measure the import only, skip the pages")
     parser.add_argument("--import-only", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.import_only:
@@ -178,7 +179,7 @@ def main() -> None:
         app = prepare(url, args.people, args.organizations, reuse=args.reuse)
         print(f"\n== {label}: {args.people:,} people, {args.organizations:,} organizations "
               f"(generated and migrated in {time.perf_counter() - start:.0f} s)")  # fmt: skip
-        for name, figures in measure_pages(app, args.repeat).items():
+        for name, figures in ({} if args.no_pages else measure_pages(app, args.repeat)).items():
             print(f"{name:<34} p50 {figures['p50']:7.1f} ms   p95 {figures['p95']:7.1f} ms")
         if args.no_import:
             continue

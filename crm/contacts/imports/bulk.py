@@ -37,6 +37,7 @@ AUDIT_COLUMNS = (
     "created_at", "actor_id", "actor_label", "action", "entity_type", "entity_id", "entity_label", "person_id",
     "organization_id", "changes",
 )  # fmt: skip
+_PERSON_KEYS = {name: _quote(name) for name in PERSON_FIELDS}  # as JSON object keys
 CONSENT_COLUMNS = ("person_id", "channel", "granted", "method", "source", "email", "effective_at", "created_at", "recorded_by_id")
 
 
@@ -181,7 +182,7 @@ def _insert_people(importer, plans) -> None:
     insert_rows(AuditLog.__table__, AUDIT_COLUMNS, itertools.chain(
         (row for p, person_id, label, _ in people for row in _person_audit(audit_head, p, person_id, label)),
         ((*audit_head, "create", "affiliations", role_id, f"{label} – {v.get('position') or 'ohne Funktion'} ({org.name})"[:300],
-          person_id, org.id, _json(_role_snapshot(person_id, org.id, v)))
+          person_id, org.id, _role_json(person_id, org.id, v.get("position"), v.get("department")))
          for role_id, (person_id, label, org, v) in zip(role_ids, roles)),
     ))  # fmt: skip
 
@@ -212,16 +213,29 @@ def _person_row(plan, person_id: int, organization, now) -> tuple:
 def _person_audit(head: tuple, plan, person_id: int, label: str) -> list[tuple]:
     """The audit rows of a new person: created, topics added, consent recorded."""
     values = plan.values
-    created = {  # as create_person's audit entry
-        k: v if type(v) is str else jsonable(v) for k in PERSON_FIELDS if (v := values.get(k)) not in (None, "")
-    }  # fmt: skip
-    rows = [(*head, "create", "people", person_id, label, person_id, None, _json(created))]
+    created = ", ".join([  # as create_person's audit entry (json.dumps of the fields given)
+        f"{_PERSON_KEYS[k]}: {_quote(v if type(v) is str else jsonable(v))}" for k in PERSON_FIELDS if (v := values.get(k)) not in (None, "")
+    ])  # fmt: skip
+    rows = [(*head, "create", "people", person_id, label, person_id, None, f"{{{created}}}")]
     if plan.new_tags:
         rows.append((*head, "update", "people", person_id, label, person_id, None, _json({"tags": [[], sorted(plan.new_tags)]})))
     if plan.consent is not None:
         change = {"consent.newsletter": [None, "erteilt" if plan.consent else "widerrufen"]}
         rows.append((*head, "consent", "people", person_id, label, person_id, None, _json(change)))
     return rows
+
+
+def _role_json(person_id: int, org_id: int, position: str | None, department: str | None) -> str:
+    """_json(_role_snapshot(...)): all but the person is the same for everyone in this function at this organization."""
+    rest = _role_json_rest(org_id, position, department)
+    return f'{{"person_id": {person_id}{", " if rest != "}" else ""}{rest}'
+
+
+@functools.lru_cache(maxsize=65536)
+def _role_json_rest(org_id: int, position: str | None, department: str | None) -> str:
+    snapshot = _role_snapshot(0, org_id, {"position": position, "department": department})
+    del snapshot["person_id"]
+    return _json(snapshot)[1:]
 
 
 def _role_snapshot(person_id: int, org_id: int, values: dict) -> dict:

@@ -63,7 +63,7 @@ class Plan:
 
 @dataclass
 class Batch:
-    """What the database knows about the rows of one batch."""
+    """What the database knows about the rows of one batch, and what planning them needs from each row."""
 
     known: dict[str, lookup.KnownPerson]  # by email
     neighbours: lookup.Neighbours
