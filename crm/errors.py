@@ -1,5 +1,6 @@
 """Domain errors and the German error pages."""
 import logging
+from typing import Any
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -39,6 +40,14 @@ def saved(form, write) -> bool:
         return False
     db.session.commit()
     return True
+
+
+def submitted(form, write) -> tuple[bool, Any]:
+    """For a valid submitted form: run the service write and commit (a refusal is rolled back and
+    shown next to its field). Returns (saved, what the write returned)."""
+    result: list = []
+    ok = form.validate_on_submit() and saved(form, lambda: result.append(write()))
+    return ok, result[0] if ok else None
 
 
 ERROR_TEXTS = {

@@ -11,7 +11,7 @@ from crm.auth.forms import EmptyForm
 from crm.contacts.export import export_response
 from crm.contacts.filters import PersonFilter
 from crm.contacts.models import Person, Segment
-from crm.errors import saved
+from crm.errors import saved, submitted
 from crm.events import sending
 from crm.events.invitation_forms import REMINDERS, MoveForm, OfficeAnswerForm, ReminderForm
 from crm.events.invitations import (
@@ -60,11 +60,10 @@ def _flash_refusal(form, fallback: str = "Das hat nicht geklappt. Bitte versuche
 
 def _submitted(form, event: Event, write: Callable[[], Any]) -> tuple[bool, Any]:
     """Validate, run the service write and commit, then send the mails it queued: (done, the write's result)."""
-    result: list = []
-    if form.validate_on_submit() and saved(form, lambda: result.append(write())):
+    ok, result = submitted(form, write)
+    if ok:
         sending.deliver(event)
-        return True, result[0]
-    return False, None
+    return ok, result
 
 
 def _count(number: int, one: str, many: str) -> str:

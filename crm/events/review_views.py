@@ -1,13 +1,12 @@
 """The office's review of an event ("Rückblick"): session summaries and speakers' statements, read by
 session, by speaker or by guiding question, and the Markdown a newsletter's event review starts from."""
-from typing import Any, Callable
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from crm.auth.forms import EmptyForm
-from crm.errors import saved
+from crm.errors import submitted
 from crm.events import statements as services
 from crm.events.forms import MoveForm
 from crm.events.models import Event, EventSession, SessionKind, Statement
@@ -19,12 +18,6 @@ from crm.security import roles_required
 
 bp = Blueprint("reviews", __name__, url_prefix="/veranstaltungen")
 
-
-def _run(form, write: Callable[[], Any]) -> tuple[bool, Any]:
-    """Validate, run the service write and commit; a refusal is rolled back and shown at its field."""
-    result: list = []
-    ok = form.validate_on_submit() and saved(form, lambda: result.append(write()))
-    return ok, result[0] if ok else None
 
 
 def _event(event_id: int) -> Event:
@@ -118,7 +111,7 @@ def edit_session(event_id: int, session_id: int):
     form = SummaryForm(data={"summary": session.summary})
     if "preview" in request.form and form.validate_on_submit():
         return _render_session(session, form, preview=form.summary.data or "")
-    ok, _ = _run(form, lambda: services.update_summary(session, form.summary.data, actor=current_user))
+    ok, _ = submitted(form, lambda: services.update_summary(session, form.summary.data, actor=current_user))
     if ok:
         flash("Die Zusammenfassung wurde gespeichert.", "success")
         return redirect(_session_url(session))
@@ -130,7 +123,7 @@ def edit_session(event_id: int, session_id: int):
 def add_statement(event_id: int, session_id: int):
     session = _session(_event(event_id), session_id)
     form = statement_form(session)
-    ok, statement = _run(
+    ok, statement = submitted(
         form, lambda: services.add_statement(session, form.chosen_person(), form.statement_data(), actor=current_user)
     )
     if ok:
@@ -146,7 +139,7 @@ def edit_statement(event_id: int, statement_id: int):
     statement = _statement(_event(event_id), statement_id)
     session = statement.session
     form = statement_form(session, statement)
-    ok, _ = _run(
+    ok, _ = submitted(
         form, lambda: services.update_statement(statement, form.chosen_person(), form.statement_data(), actor=current_user)
     )
     if ok:
@@ -165,7 +158,7 @@ def edit_statement(event_id: int, statement_id: int):
 def delete_statement(event_id: int, statement_id: int):
     statement = _statement(_event(event_id), statement_id)
     session = statement.session
-    ok, _ = _run(EmptyForm(), lambda: services.delete_statement(statement, actor=current_user))
+    ok, _ = submitted(EmptyForm(), lambda: services.delete_statement(statement, actor=current_user))
     if ok:
         flash("Die Aussage wurde gelöscht.", "success")
     return redirect(_session_url(session, "aussagen"))
@@ -176,5 +169,5 @@ def delete_statement(event_id: int, statement_id: int):
 def move_statement(event_id: int, statement_id: int):
     statement = _statement(_event(event_id), statement_id)
     form = MoveForm()
-    _run(form, lambda: services.move_statement(statement, form.direction.data, actor=current_user))
+    submitted(form, lambda: services.move_statement(statement, form.direction.data, actor=current_user))
     return redirect(_session_url(statement.session, f"aussage-{statement.id}"))

@@ -1,7 +1,7 @@
 """The office's event pages: list, detail, create and edit, status, delete, the agenda editor with
 sessions and speakers, the printable programme and the .ics download."""
 import re
-from typing import Any, Callable
+from typing import Callable
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm.auth.forms import EmptyForm
 from crm.contacts.search import fold
-from crm.errors import saved
+from crm.errors import submitted
 from crm.events import agenda as agenda_services
 from crm.events.display import TEMPLATE_FILTERS
 from crm.events.filters import EventFilter, event_years
@@ -37,13 +37,6 @@ STATUS_ACTIONS = {
     EventStatus.cancelled: "Absagen",
 }
 
-
-def _run(form, write: Callable[[], Any]) -> tuple[bool, Any]:
-    """For a valid submitted form: run the service write and commit (a refusal is rolled back and
-    shown next to its field). Returns (saved, what the write returned)."""
-    result = []
-    ok = form.validate_on_submit() and saved(form, lambda: result.append(write()))
-    return ok, result[0] if ok else None
 
 
 def _with_agenda(stmt: sa.Select) -> sa.Select:
@@ -127,7 +120,7 @@ def show(event_id: int):
 @roles_required("office")
 def new():
     form = EventForm(data={"kind": "workshop"})
-    ok, event = _run(form, lambda: create_event(form.event_data(), actor=current_user))
+    ok, event = submitted(form, lambda: create_event(form.event_data(), actor=current_user))
     if ok:
         flash(f"„{event.title}“ wurde als Entwurf angelegt. Jetzt können Sie den Ablauf planen.", "success")
         return redirect(url_for("events.agenda", event_id=event.id))
@@ -139,7 +132,7 @@ def new():
 def edit(event_id: int):
     event = _event(event_id)
     form = EventForm.for_event(event)
-    ok, told = _run(form, lambda: _update_and_notify(event, form.event_data()))
+    ok, told = submitted(form, lambda: _update_and_notify(event, form.event_data()))
     if ok:
         sending.deliver(event)
         flash("Die Änderungen wurden gespeichert." + (f" {told} Angemeldete erhalten eine Nachricht mit dem neuen Kalendereintrag." if told else ""), "success")
@@ -170,7 +163,7 @@ def _change_status_and_notify(event: Event, status: str) -> None:
 def set_status(event_id: int):
     event = _event(event_id)
     form = StatusForm()
-    ok, _ = _run(form, lambda: _change_status_and_notify(event, form.status.data))
+    ok, _ = submitted(form, lambda: _change_status_and_notify(event, form.status.data))
     if ok:
         sending.deliver(event)
         flash(f"„{event.title}“ ist jetzt {event.status.label}.", "success")
@@ -185,7 +178,7 @@ def delete(event_id: int):
     form = EmptyForm()
     if request.method == "POST":
         title = event.title
-        ok, _ = _run(form, lambda: delete_event(event, actor=current_user))
+        ok, _ = submitted(form, lambda: delete_event(event, actor=current_user))
         if ok:
             flash(f"Der Entwurf „{title}“ wurde gelöscht.", "success")
             return redirect(url_for("events.index"))
@@ -233,7 +226,7 @@ def agenda(event_id: int):
 def add_session(event_id: int):
     event = _event(event_id)
     form = SessionForm(event=event)
-    ok, session = _run(form, lambda: agenda_services.add_session(event, form.session_data(), actor=current_user))
+    ok, session = submitted(form, lambda: agenda_services.add_session(event, form.session_data(), actor=current_user))
     if ok:
         flash(f"„{session.title}“ wurde in den Ablauf aufgenommen.", "success")
         return redirect(url_for("events.agenda", event_id=event.id, _anchor=f"punkt-{session.id}"))
@@ -256,7 +249,7 @@ def _render_session(session: EventSession, form: SessionForm | None = None, spea
 def edit_session(session_id: int):
     session = _session(session_id)
     form = SessionForm.for_session(session)
-    ok, _ = _run(form, lambda: agenda_services.update_session(session, form.session_data(), actor=current_user))
+    ok, _ = submitted(form, lambda: agenda_services.update_session(session, form.session_data(), actor=current_user))
     if ok:
         flash("Der Programmpunkt wurde gespeichert.", "success")
         return redirect(url_for("events.agenda", event_id=session.event_id, _anchor=f"punkt-{session.id}"))
@@ -277,7 +270,7 @@ def delete_session(session_id: int):
 def _move(mover: Callable, item, back: str):
     """One place up or down (the form's direction), then back to the list."""
     form = MoveForm()
-    _run(form, lambda: mover(item, form.direction.data, actor=current_user))
+    submitted(form, lambda: mover(item, form.direction.data, actor=current_user))
     return redirect(back)
 
 
@@ -297,7 +290,7 @@ def move_session(session_id: int):
 def add_speaker(session_id: int):
     session = _session(session_id)
     form = SpeakerForm()
-    ok, speaker = _run(
+    ok, speaker = submitted(
         form,
         lambda: agenda_services.add_speaker(
             session, agenda_services.resolve_person(form.person.data), actor=current_user, **form.speaker_data()
@@ -314,7 +307,7 @@ def add_speaker(session_id: int):
 def edit_speaker(speaker_id: int):
     speaker = _speaker(speaker_id)
     form = SpeakerTextForm(data={"role_text": speaker.role_text, "affiliation_text": speaker.affiliation_text})
-    ok, _ = _run(form, lambda: agenda_services.update_speaker(speaker, form.speaker_data(), actor=current_user))
+    ok, _ = submitted(form, lambda: agenda_services.update_speaker(speaker, form.speaker_data(), actor=current_user))
     if ok:
         flash("Die Angaben für das Programm wurden gespeichert.", "success")
         return redirect(url_for("events.edit_session", session_id=speaker.session_id, _anchor="mitwirkende"))

@@ -16,6 +16,7 @@ from flask import current_app, render_template
 
 from crm.events.ics import location
 from crm.events.models import Event
+from crm.events.sending import when
 from crm.extensions import db
 from crm.mail.render import compile_mjml
 from crm.mail.services import external_url
@@ -65,8 +66,6 @@ REQUIRED_IMPRINT = {
 
 
 def _event_view(event: Event) -> dict:
-    from crm.events.sending import when
-
     return {"id": event.id, "title": event.title, "subtitle": event.subtitle, "when": when(event), "where": location(event),
             "link": marker("rsvp", event.id), "label": marker("rsvp-label", event.id)}  # fmt: skip
 

@@ -1,6 +1,6 @@
 """The office's newsletter pages: the list, settings, the composer with its blocks, deleting a draft.
 Preview, test mails, sending and the delivery list are in crm.newsletters.sending_views."""
-from typing import Any, Callable
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 import crm.newsletters.sending  # noqa: F401  (registers the newsletter renderer with the mail pipeline)
 from crm.auth.forms import EmptyForm
-from crm.errors import saved
+from crm.errors import submitted
 from crm.events.forms import MoveForm
 from crm.extensions import db
 from crm.newsletters import blocks as services
@@ -21,13 +21,6 @@ from crm.security import roles_required
 
 bp = Blueprint("newsletters", __name__, url_prefix="/newsletters")
 
-
-def _run(form, write: Callable[[], Any]) -> tuple[bool, Any]:
-    """For a valid submitted form: run the service write and commit (a refusal is rolled back and
-    shown next to its field). Returns (saved, what the write returned)."""
-    result = []
-    ok = form.validate_on_submit() and saved(form, lambda: result.append(write()))
-    return ok, result[0] if ok else None
 
 
 def newsletter_or_404(newsletter_id: int) -> Newsletter:
@@ -75,7 +68,7 @@ def index():
 @roles_required("office")
 def new():
     form = NewsletterForm()
-    ok, newsletter = _run(form, lambda: services.create_newsletter(form.newsletter_data(), actor=current_user))
+    ok, newsletter = submitted(form, lambda: services.create_newsletter(form.newsletter_data(), actor=current_user))
     if ok:
         flash(f"„{newsletter.subject}“ wurde als Entwurf angelegt. Fügen Sie jetzt die Inhalte hinzu.", "success")
         return redirect(url_for("newsletters.show", newsletter_id=newsletter.id))
@@ -89,7 +82,7 @@ def edit(newsletter_id: int):
     if newsletter.is_frozen:
         return _frozen_notice(newsletter)
     form = NewsletterForm.for_newsletter(newsletter) if request.method == "GET" else NewsletterForm()
-    ok, _ = _run(form, lambda: services.update_newsletter(newsletter, form.newsletter_data(), actor=current_user))
+    ok, _ = submitted(form, lambda: services.update_newsletter(newsletter, form.newsletter_data(), actor=current_user))
     if ok:
         flash("Die Einstellungen wurden gespeichert.", "success")
         return redirect(url_for("newsletters.show", newsletter_id=newsletter.id))
@@ -103,7 +96,7 @@ def delete(newsletter_id: int):
     form = EmptyForm()
     if request.method == "POST":
         subject = newsletter.subject
-        ok, _ = _run(form, lambda: services.delete_newsletter(newsletter, actor=current_user))
+        ok, _ = submitted(form, lambda: services.delete_newsletter(newsletter, actor=current_user))
         if ok:
             flash(f"Der Entwurf „{subject}“ wurde gelöscht.", "success")
             return redirect(url_for("newsletters.index"))
@@ -157,7 +150,7 @@ def add_block(newsletter_id: int, kind: str):
         return _frozen_notice(newsletter)
     kind = BlockKind(kind)
     form = new_block_form(kind, submitted=True)
-    ok, block = _run(form, lambda: services.add_block(newsletter, kind, form.block_data(), actor=current_user))
+    ok, block = submitted(form, lambda: services.add_block(newsletter, kind, form.block_data(), actor=current_user))
     if ok:
         flash(f"Der Block „{block.kind.label}“ wurde angefügt.", "success")
         return redirect(_anchor(block))
@@ -171,7 +164,7 @@ def edit_block(block_id: int):
     if block.newsletter.is_frozen:
         return _frozen_notice(block.newsletter)
     form = block_form(block, submitted=True)
-    ok, _ = _run(form, lambda: services.update_block(block, form.block_data(), actor=current_user))
+    ok, _ = submitted(form, lambda: services.update_block(block, form.block_data(), actor=current_user))
     if ok:
         flash(f"Der Block „{block.title or block.kind.label}“ wurde gespeichert.", "success")
         return redirect(_anchor(block))
@@ -184,7 +177,7 @@ def edit_block(block_id: int):
 def move_block(block_id: int):
     block = _block(block_id)
     form = MoveForm()
-    ok, _ = _run(form, lambda: services.move_block(block, form.direction.data, actor=current_user))
+    ok, _ = submitted(form, lambda: services.move_block(block, form.direction.data, actor=current_user))
     if not ok and block.newsletter.is_frozen:
         return _frozen_notice(block.newsletter)
     return redirect(_anchor(block))
@@ -196,7 +189,7 @@ def delete_block(block_id: int):
     block = _block(block_id)
     newsletter_id, label = block.newsletter_id, block.title or block.kind.label
     form = EmptyForm()
-    ok, _ = _run(form, lambda: services.delete_block(block, actor=current_user))
+    ok, _ = submitted(form, lambda: services.delete_block(block, actor=current_user))
     if ok:
         flash(f"Der Block „{label}“ wurde entfernt.", "success")
     elif form.form_errors:
@@ -209,7 +202,7 @@ def delete_block(block_id: int):
 def refill_block(block_id: int):
     block = _block(block_id)
     form = EmptyForm()
-    ok, changes = _run(form, lambda: services.refill_review(block, actor=current_user))
+    ok, changes = submitted(form, lambda: services.refill_review(block, actor=current_user))
     if ok:
         flash("Der Text wurde neu aus den Zusammenfassungen erzeugt." if changes
               else "Der Text entspricht bereits den Zusammenfassungen.", "success")  # fmt: skip
