@@ -30,12 +30,13 @@ from crm.contacts.models import Person
 from crm.extensions import db, utcnow
 from crm.contacts.models import ConsentChannel
 from crm.mail.models import Delivery, DeliveryStatus, Suppression, SuppressionReason, blocking, suppressed
-from crm.mail.transports import TransportError, get_transport
+from crm.mail.transports import Envelope, TransportError, envelope, get_transport
 from crm.tasks import run_in_background
 
 logger = logging.getLogger(__name__)
 
-Renderer = Callable[[Delivery], EmailMessage]
+#: Builds the message of one delivery: an EmailMessage, or its finished wire form.
+Renderer = Callable[[Delivery], EmailMessage | Envelope]
 OnSent = Callable[[str, int, list[int]], None]
 
 QUEUE_CHUNK = 1000
@@ -67,7 +68,7 @@ def register(
     kind: str, render: Renderer, *, channel: ConsentChannel | None = None, on_sent: OnSent | None = None,
     active: Callable[[int], bool] | None = None, finished: Callable[[int], None] | None = None,
 ) -> None:
-    """Make `render(delivery) -> EmailMessage` build every message of mailings of `kind`."""
+    """Make `render(delivery)` build every message of mailings of `kind`."""
     _KINDS[kind] = MailingKind(render, channel, on_sent, active, finished)
 
 
@@ -136,7 +137,7 @@ class DispatchResult:
 class _Prepared:
     delivery: Delivery
     attempts: int
-    message: EmailMessage
+    envelope: Envelope
 
 
 def _due(now: datetime):
@@ -183,7 +184,7 @@ def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult) ->
         try:
             if not delivery.email or delivery.email in blocked:
                 raise SkipDelivery("Keine oder eine gesperrte Adresse.")
-            message = kind.render(delivery)
+            message = envelope(kind.render(delivery))
         except SkipDelivery as skip:
             _finish(delivery, delivery.attempts, DeliveryStatus.failed, f"Entfallen: {skip}")
             result.failed += 1
@@ -206,7 +207,7 @@ def _failed(item: _Prepared, error: TransportError, now: datetime, result: Dispa
         _finish(delivery, attempts, DeliveryStatus.failed, str(error))
         result.failed += 1
         if error.permanent and HARD_BOUNCE.search(str(error)):
-            suppress(item.message["To"].addresses[0].addr_spec, SuppressionReason.hard_bounce, note=str(error))
+            suppress(delivery.email, SuppressionReason.hard_bounce, note=str(error))
         return
     _finish(delivery, attempts, DeliveryStatus.queued, str(error))
     delivery.claimed_until = now + timedelta(seconds=config["MAIL_RETRY_SECONDS"] * 2 ** (attempts - 1))
@@ -232,7 +233,7 @@ def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchR
     sent_to: list[int] = []
     for index, item in enumerate(prepared):
         try:
-            transport.send(item.message)
+            transport.send(item.envelope)
         except TransportError as error:
             _failed(item, error, now, result)
             if error.connection:
@@ -250,7 +251,7 @@ def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchR
         delivery = item.delivery
         _finish(delivery, item.attempts + 1, DeliveryStatus.sent, None)
         delivery.sent_at = utcnow()
-        delivery.message_id = item.message["Message-ID"]
+        delivery.message_id = item.envelope.message_id
         sent_to.append(delivery.person_id)
         result.sent += 1
     return [person_id for person_id in sent_to if person_id is not None]

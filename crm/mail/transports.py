@@ -3,6 +3,7 @@ import copy
 import email.policy
 import smtplib
 import ssl
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -22,6 +23,26 @@ class TransportError(RuntimeError):
         super().__init__(message)
         self.permanent = permanent
         self.connection = connection
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A message as it goes over the wire: the envelope addresses and the finished bytes (CRLF line
+    ends, no Bcc). Bulk mail is handed to the transports in this form, so a renderer may build the
+    bytes without an EmailMessage (the newsletter's fast path) and the pipeline may set the envelope
+    sender per delivery."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+    message_id: str
+
+
+def envelope(msg: "EmailMessage | Envelope", *, sender: str | None = None) -> Envelope:
+    """The wire form of `msg`; `sender` replaces the envelope sender (MAIL FROM) taken from the headers."""
+    if isinstance(msg, Envelope):
+        return msg if sender is None else Envelope(sender, msg.recipients, msg.data, msg.message_id)
+    return Envelope(sender or envelope_sender(msg), tuple(_all_recipients(msg)), wire_bytes(msg), msg["Message-ID"])
 
 
 class SMTPTransport:
@@ -44,8 +65,8 @@ class SMTPTransport:
             smtp.login(self.user, self.password or "")
         return smtp
 
-    def send(self, msg: EmailMessage) -> None:
-        recipients = _all_recipients(msg)
+    def send(self, msg: EmailMessage | Envelope) -> None:
+        item = envelope(msg)
         try:
             if self._smtp is None:
                 self._smtp = self._connect()
@@ -56,7 +77,7 @@ class SMTPTransport:
             ) from exc
         try:
             # smtplib wants CRLF line ends already; a strict server rejects bare LF.
-            self._smtp.sendmail(envelope_sender(msg), recipients, wire_bytes(msg))
+            self._smtp.sendmail(item.sender, list(item.recipients), item.data)
         except smtplib.SMTPRecipientsRefused as exc:
             permanent = all(code >= 500 for code, _ in exc.recipients.values())
             raise TransportError(
@@ -88,11 +109,12 @@ class FileTransport:
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
 
-    def send(self, msg: EmailMessage) -> Path:
+    def send(self, msg: EmailMessage | Envelope) -> Path:
+        item = envelope(msg)
         self.directory.mkdir(parents=True, exist_ok=True)
-        message_id = msg["Message-ID"].strip("<>").split("@")[0]
+        message_id = item.message_id.strip("<>").split("@")[0]
         path = self.directory / f"{utcnow():%Y%m%d-%H%M%S-%f}-{message_id}.eml"
-        path.write_bytes(wire_bytes(msg))
+        path.write_bytes(item.data)
         return path
 
     def close(self) -> None:
