@@ -42,11 +42,14 @@ class Config:
     SMTP_TIMEOUT = env_int("SMTP_TIMEOUT", 30)
     # Bulk mailings (crm.mail.pipeline): messages per batch and commit, a rate limit (0: none),
     # how long a worker's claim on a batch lasts, and retries of temporary failures with backoff.
-    MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 20)
+    MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 100)
     MAIL_RATE_PER_SECOND = env_int("MAIL_RATE_PER_SECOND", 0)
     MAIL_CLAIM_SECONDS = env_int("MAIL_CLAIM_SECONDS", 10 * 60)
     MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 5 * 60)  # doubled after each attempt
     MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 5)
+    #: Where sending processes note each message as they hand it over, until it is recorded
+    #: (crm.mail.journal): on a local disk of the machine that sends, kept across restarts.
+    MAIL_JOURNAL_DIR = env("MAIL_JOURNAL_DIR", str(BASE_DIR / "instance" / "mail-journal"))
 
     # Newsletters. The Impressum (§ 5 DDG) goes into every newsletter; sending is refused while a
     # required part is empty. The demo values of development and tests are set below.
@@ -123,6 +126,7 @@ class TestConfig(Config):
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing keeps the suite quick
     TASKS_INLINE = True  # background work runs at once, inside the test's transaction
     IMPORT_DIR = os.path.join(tempfile.gettempdir(), "crm-test-imports")
+    MAIL_JOURNAL_DIR = tempfile.mkdtemp(prefix="crm-test-journal-")  # one per test run
 
 
 for _key, _value in DEMO_IMPRINT.items():

@@ -69,6 +69,7 @@ def _register_blueprints(app: Flask) -> None:
     from crm.members.office_views import bp as memberships_bp
     from crm.newsletters.archive_views import bp as archive_bp
     from crm.newsletters.cli import newsletters_cli
+    import crm.newsletters.mailer  # noqa: F401 - registers the newsletter's renderer with the pipeline
     from crm.newsletters.sending_views import bp as newsletter_sending_bp
     from crm.newsletters.subscription_views import bp as subscription_bp
     from crm.newsletters.views import bp as newsletters_bp

@@ -1,6 +1,7 @@
 """Building MIME messages: every message has text/plain and HTML parts, Message-ID and Date."""
+import email.policy
 from dataclasses import dataclass, field
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
@@ -15,6 +16,23 @@ class Attachment:
     content_type: str
     data: bytes
     params: dict[str, str] = field(default_factory=dict)
+
+
+class URLListHeader(UnstructuredHeader):
+    """List-Unsubscribe (RFC 2369) as written, one <URL> per folded line.
+
+    The email package would fold a URL longer than a line into an RFC 2047 encoded word, which mail
+    clients do not decode in this header, so the link would be lost. A line may hold 998 characters.
+    """
+
+    def fold(self, *, policy) -> str:
+        urls = [url.strip() for url in str(self).split(",")]
+        return f"{self.name}: " + f",{policy.linesep} ".join(urls) + policy.linesep
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("list-unsubscribe", URLListHeader)
+MESSAGE_POLICY = email.policy.default.clone(header_factory=_HEADERS)
 
 
 def sender_domain(from_header: str) -> str:
@@ -34,7 +52,7 @@ def build_message(
     attachments: list[Attachment] | None = None,
 ) -> EmailMessage:
     """A multipart/alternative message ready for any transport (multipart/mixed with attachments)."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=MESSAGE_POLICY)
     msg["Subject"] = subject
     msg["From"] = sender
     msg["To"] = to

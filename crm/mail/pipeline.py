@@ -8,8 +8,9 @@ renders each message with the renderer registered for the mailing's kind, commit
 reused connection with no transaction open (on SQLite an open transaction would lock the web app
 out), then records what happened and commits again. Memory stays constant: one batch at a time.
 An exception while sending records what went out and releases the rest, so the next run sends
-each remaining message once; a crashed worker's claim runs out after MAIL_CLAIM_SECONDS. Only a
-hard kill between handing over and recording can repeat messages, at most one batch.
+each remaining message once; a crashed worker's claim runs out after MAIL_CLAIM_SECONDS. A hard
+kill between handing over and recording leaves the hand-over journal (crm.mail.journal), which
+the next run on that machine replays before it claims anything: nothing is sent twice.
 
 A mailing is named "<kind>" or "<kind>:<variant>" ("event_changed:3": one notice per change); the
 kind picks the renderer.
@@ -20,6 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Callable, Iterable
 
 import sqlalchemy as sa
@@ -29,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from crm.contacts.models import Person
 from crm.extensions import db, utcnow
 from crm.contacts.models import ConsentChannel
+from crm.mail import journal
 from crm.mail.models import Delivery, DeliveryStatus, Suppression, SuppressionReason, blocking, suppressed
 from crm.mail.transports import Envelope, TransportError, envelope, get_transport
 from crm.tasks import run_in_background
@@ -59,6 +62,8 @@ class MailingKind:
     active: Callable[[int], bool] | None = None
     #: Called with the subject id after each dispatch run (e.g. to mark a newsletter sent).
     finished: Callable[[int], None] | None = None
+    #: Called with (subject id, batch) before a batch is rendered: load what its messages need at once.
+    prepare: Callable[[int, list[Delivery]], None] | None = None
 
 
 _KINDS: dict[str, MailingKind] = {}
@@ -67,9 +72,10 @@ _KINDS: dict[str, MailingKind] = {}
 def register(
     kind: str, render: Renderer, *, channel: ConsentChannel | None = None, on_sent: OnSent | None = None,
     active: Callable[[int], bool] | None = None, finished: Callable[[int], None] | None = None,
+    prepare: Callable[[int, list[Delivery]], None] | None = None,
 ) -> None:
     """Make `render(delivery)` build every message of mailings of `kind`."""
-    _KINDS[kind] = MailingKind(render, channel, on_sent, active, finished)
+    _KINDS[kind] = MailingKind(render, channel, on_sent, active, finished, prepare)
 
 
 def kind_of(mailing: str) -> str:
@@ -177,6 +183,8 @@ def _finish(delivery: Delivery, attempts: int, status: DeliveryStatus, error: st
 
 
 def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult) -> list[_Prepared]:
+    if kind.prepare:
+        kind.prepare(batch[0].subject_id, batch)
     emails = {d.email for d in batch if d.email}
     blocked = set(db.session.scalars(sa.select(Suppression.email).where(Suppression.email.in_(emails), blocking(kind.channel))))
     prepared = []
@@ -227,13 +235,13 @@ def suppress(email: str, reason: SuppressionReason, *, channel: ConsentChannel |
     return existing
 
 
-def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchResult) -> list[int]:
+def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchResult, log: journal.Journal) -> list[int]:
     """Hand the messages over; returns the ids of the people sent to. No transaction is open here."""
     rate = current_app.config["MAIL_RATE_PER_SECOND"]
     sent_to: list[int] = []
     for index, item in enumerate(prepared):
         try:
-            transport.send(item.envelope)
+            transport.send(item.envelope, before_commit=lambda: log.handing_over(item.delivery.id, item.envelope.message_id))
         except TransportError as error:
             _failed(item, error, now, result)
             if error.connection:
@@ -262,6 +270,30 @@ def _release(items: list[_Prepared], until: datetime | None) -> None:
         item.delivery.claimed_until = until
 
 
+def journal_directory() -> Path:
+    config = current_app.config
+    return journal.directory_for(config["MAIL_JOURNAL_DIR"], config["SQLALCHEMY_DATABASE_URI"])
+
+
+def recover() -> int:
+    """Record as sent what killed processes of this machine handed over (their journals); returns how many."""
+    recovered = 0
+    for orphan in journal.orphans(journal_directory()):
+        for delivery_id, message_id in orphan.entries.items():
+            recovered += db.session.execute(
+                sa.update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.queued)
+                .values(status=DeliveryStatus.sent, sent_at=utcnow(), message_id=message_id or None, claimed_until=None,
+                        attempts=Delivery.attempts + 1, last_error=None)
+                .execution_options(synchronize_session=False)
+            ).rowcount  # fmt: skip
+        db.session.commit()
+        orphan.remove()
+    if recovered:
+        logger.warning("%s messages handed over by a killed process recorded as sent", recovered)
+    return recovered
+
+
 def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | None = None, batch_size: int | None = None) -> DispatchResult:
     """Send every due queued message of the mailing; safe to run twice, also at the same time."""
     kind = _KINDS[kind_of(mailing)]
@@ -269,11 +301,13 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
     own_transport = transport is None
     transport = transport or get_transport()
     result = DispatchResult()
+    log = journal.Journal(journal_directory())
     try:
         while not result.stopped:
             if kind.active and not kind.active(subject_id):
                 result.stopped = "angehalten"
                 break
+            recover()  # before claiming: rows a dead worker handed over must not be claimed and sent again
             clock = now or utcnow()
             batch = _claim(mailing, subject_id, size, clock)
             if not batch:
@@ -281,14 +315,17 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
             prepared = _render(kind, batch, result)
             db.session.commit()  # the claim is visible to other workers, and nothing is locked while sending
             try:
-                sent_to = _send(transport, prepared, clock, result)
+                sent_to = _send(transport, prepared, clock, result, log)
             except BaseException:
                 db.session.commit()
+                log.settled()
                 raise
             if sent_to and kind.on_sent:
                 kind.on_sent(mailing, subject_id, sent_to)
             db.session.commit()
+            log.settled()
     finally:
+        log.close()
         if own_transport:
             transport.close()
     if kind.finished:

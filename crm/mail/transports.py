@@ -1,11 +1,13 @@
 """Mail transports: real SMTP, or the file outbox that is the embedded default."""
 import copy
 import email.policy
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Callable
 
 from flask import current_app
 
@@ -65,7 +67,9 @@ class SMTPTransport:
             smtp.login(self.user, self.password or "")
         return smtp
 
-    def send(self, msg: EmailMessage | Envelope) -> None:
+    def send(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None) -> None:
+        """Hand the message over; `before_commit` runs when the server has all of it but has not yet
+        been told that it is complete (see crm.mail.journal)."""
         item = envelope(msg)
         try:
             if self._smtp is None:
@@ -77,7 +81,7 @@ class SMTPTransport:
             ) from exc
         try:
             # smtplib wants CRLF line ends already; a strict server rejects bare LF.
-            self._smtp.sendmail(item.sender, list(item.recipients), item.data)
+            _sendmail(self._smtp, item, before_commit)
         except smtplib.SMTPRecipientsRefused as exc:
             permanent = all(code >= 500 for code, _ in exc.recipients.values())
             raise TransportError(
@@ -103,14 +107,61 @@ class SMTPTransport:
             self._smtp = None
 
 
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _sendmail(smtp: smtplib.SMTP, item: Envelope, before_commit: Callable[[], None] | None) -> None:
+    """What smtplib's sendmail() does, with a hook before the DATA terminator: the server discards
+    a message whose connection breaks before the final ".", and keeps one that got it."""
+    smtp.ehlo_or_helo_if_needed()
+    code, reply = smtp.mail(item.sender)
+    if code != 250:
+        _reset(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, reply, item.sender)
+    refused = {}
+    for address in item.recipients:
+        code, reply = smtp.rcpt(address)
+        if code not in (250, 251):
+            refused[address] = (code, reply)
+        if code == 421:
+            break
+    if len(refused) == len(item.recipients) or code == 421:
+        _reset(smtp, code)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    smtp.putcmd("data")
+    code, reply = smtp.getreply()
+    if code != 354:
+        _reset(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+    data = _LEADING_DOT.sub(b"..", item.data)
+    smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
+    if before_commit:
+        before_commit()
+    smtp.send(b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        _reset(smtp, code)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _reset(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal: RSET for the next message, or close when the server is closing (421)."""
+    try:
+        smtp.close() if code == 421 else smtp.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass
+
+
 class FileTransport:
     """Writes each message as an .eml file into the outbox directory (viewable in the app)."""
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
 
-    def send(self, msg: EmailMessage | Envelope) -> Path:
+    def send(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None) -> Path:
         item = envelope(msg)
+        if before_commit:
+            before_commit()
         self.directory.mkdir(parents=True, exist_ok=True)
         message_id = item.message_id.strip("<>").split("@")[0]
         path = self.directory / f"{utcnow():%Y%m%d-%H%M%S-%f}-{message_id}.eml"

@@ -3,7 +3,7 @@
 start() freezes the content (one MJML compile, stored on the newsletter), queues one Delivery per
 recipient in one set-based statement (crm.mail.pipeline.queue: unique per newsletter and person, so a
 second start or a restart sends nobody anything twice) and dispatches in the background. The
-renderer registered below personalizes the frozen text per recipient. Pausing makes the dispatcher
+renderer (crm.newsletters.mailer) finishes the frozen message per recipient. Pausing makes the dispatcher
 stop before its next batch; resuming and a restart of the app (crm.tasks scheduler, or
 `flask mail dispatch`) carry on with what is still queued.
 """
@@ -22,14 +22,13 @@ from crm.audit.services import apply_changes, record
 from crm.contacts.models import ConsentChannel, Person, Segment
 from crm.contacts.services.segments import segment_filter
 from crm.errors import ValidationFailed
-from crm.events.models import Invitation
 from crm.extensions import db, utcnow
 from crm.mail import pipeline
 from crm.mail.message import build_message, recipient, sender_domain
 from crm.mail.models import Delivery, DeliveryStatus, suppressed
 from crm.mail.services import external_url
 from crm.newsletters.models import Newsletter, NewsletterStatus
-from crm.newsletters.render import NEUTRAL_SALUTATION, Compiled, compile_newsletter, missing_parts, personalize
+from crm.newsletters.render import Compiled, compile_newsletter, missing_parts, personalize
 from crm.tasks import run_in_background
 
 logger = logging.getLogger(__name__)
@@ -252,36 +251,18 @@ def list_id() -> str:
     return f"Newsletter {name} <{configured or 'newsletter.' + sender_domain(current_app.config['MAIL_FROM'])}>"
 
 
-def _event_links(person: Person | None, event_ids: list[int]) -> dict[str, str]:
-    """Per upcoming event: the person's own answer link if invited, otherwise the public page."""
-    from crm.events.links import rsvp_url
-
-    invited = {}
-    if person is not None and event_ids:
-        rows = db.session.scalars(sa.select(Invitation).where(Invitation.person_id == person.id, Invitation.event_id.in_(event_ids)))
-        invited = {i.event_id: i for i in rows}
-    values = {}
-    for event_id in event_ids:
-        invitation = invited.get(event_id)
-        values[f"rsvp:{event_id}"] = rsvp_url(invitation) if invitation else external_url("archive.event", event_id=event_id)
-        values[f"rsvp-label:{event_id}"] = "Zu Ihrer Einladung" if invitation else "Mehr erfahren"
-    return values
-
-
 def event_ids(newsletter: Newsletter) -> list[int]:
     return [int(i) for b in newsletter.blocks for i in (b.data or {}).get("event_ids", [])]
 
 
 def values_for(newsletter: Newsletter, person: Person | None) -> dict[str, str]:
     """The per-recipient values of the markers; person=None gives the neutral ones (web version)."""
-    values = _event_links(person, event_ids(newsletter))
-    values["salutation"] = person.letter_salutation if person else NEUTRAL_SALUTATION
-    if person is not None:
-        from crm.newsletters.links import preferences_url, unsubscribe_url
+    from crm.newsletters.mailer import Links
 
-        values["unsubscribe"] = unsubscribe_url(person, ConsentChannel.newsletter)
-        values["preferences"] = preferences_url(person)
-    return values
+    links = Links(newsletter)
+    if person is not None:
+        links.load([person.id])
+    return links.values(person)
 
 
 def frozen(newsletter: Newsletter) -> Compiled:
@@ -318,33 +299,5 @@ def message_for(newsletter: Newsletter, person: Person, to_email: str, compiled:
     )  # fmt: skip
 
 
-#: Frozen content per newsletter for the dispatching process: (started_at, Compiled).
-_CACHE: dict[int, tuple[datetime | None, Compiled]] = {}
-
-
-def _cached(newsletter: Newsletter) -> Compiled:
-    stamp, compiled = _CACHE.get(newsletter.id, (None, None))
-    if compiled is None or stamp != newsletter.started_at:
-        compiled = frozen(newsletter)
-        _CACHE[newsletter.id] = (newsletter.started_at, compiled)
-    return compiled
-
-
-def render_delivery(delivery: Delivery):
-    """The pipeline's renderer: the frozen newsletter, personalized for the delivery's person."""
-    newsletter = db.session.get(Newsletter, delivery.subject_id)
-    person = delivery.person
-    if newsletter is None or person is None:
-        raise pipeline.SkipDelivery("Newsletter oder Person gibt es nicht mehr.")
-    if person.newsletter_consent is not True:
-        raise pipeline.SkipDelivery("Die Einwilligung wurde inzwischen widerrufen.")
-    return message_for(newsletter, person, delivery.email, _cached(newsletter))
-
-
 def _is_sending(newsletter_id: int) -> bool:
     return db.session.scalar(sa.select(Newsletter.status).where(Newsletter.id == newsletter_id)) == NewsletterStatus.sending
-
-
-pipeline.register(
-    MAILING, render_delivery, channel=ConsentChannel.newsletter, active=_is_sending, finished=finish_if_done
-)

@@ -1,0 +1,84 @@
+"""A sending process killed after handing messages over and before recording them: the next run
+finds its journal, records those messages as sent, and sends only the rest."""
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import sqlalchemy as sa
+
+from crm.extensions import db
+from crm.mail import journal, pipeline
+from crm.mail.models import Delivery, DeliveryStatus
+from tests.events.test_pipeline import MAILING, addresses, deliveries, sent_hook  # noqa: F401 - fixture
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from crm.mail.journal import Journal
+    log = Journal(Path(sys.argv[1]))
+    for entry in sys.argv[2:]:
+        delivery_id, message_id = entry.split("=")
+        log.handing_over(int(delivery_id), message_id)
+    print("bereit", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def killed_writer(directory, entries: dict[int, str]) -> None:
+    """A real process that journals the entries and is then killed with SIGKILL (no clean-up runs)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(directory), *(f"{i}={m}" for i, m in entries.items())],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    with process.stdout:
+        assert process.stdout.readline().strip() == "bereit"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def test_a_killed_run_is_recorded_and_the_rest_sent_once(make, mailbox, sent_hook, app):  # noqa: F811
+    people = [make.person() for _ in range(5)]
+    pipeline.queue(MAILING, 1, [p.id for p in people])
+    db.session.commit()
+    rows = deliveries()
+    handed_over = {rows[0].id: "<a@example.org>", rows[1].id: "<b@example.org>"}
+    killed_writer(pipeline.journal_directory(), handed_over)
+
+    result = pipeline.dispatch(MAILING, 1)
+
+    assert result.sent == 3
+    assert addresses(mailbox) == sorted(p.email for p in people[2:]), "the two handed over were sent again"
+    rows = deliveries()
+    assert {d.status for d in rows} == {DeliveryStatus.sent}
+    assert {d.id: d.message_id for d in rows[:2]} == handed_over
+    assert list(pipeline.journal_directory().glob("*.journal")) == []
+
+
+def test_the_journal_of_a_living_run_is_left_alone(make, app, tmp_path):
+    living = journal.Journal(tmp_path)
+    living.handing_over(41, "<x@example.org>")
+    try:
+        assert journal.orphans(tmp_path) == []
+    finally:
+        living.close()
+    assert not living.path.exists()
+
+
+def test_an_entry_only_records_rows_still_queued(make, sent_hook, app):  # noqa: F811
+    person = make.person()
+    pipeline.queue(MAILING, 2, [person.id])
+    db.session.commit()
+    delivery = deliveries()[0]
+    delivery.status = DeliveryStatus.failed
+    db.session.commit()
+    killed_writer(pipeline.journal_directory(), {delivery.id: "<c@example.org>"})
+    assert pipeline.recover() == 0
+    assert db.session.scalar(sa.select(Delivery.status).where(Delivery.id == delivery.id)) == DeliveryStatus.failed
+
+
+def test_journals_are_kept_apart_per_database(tmp_path):
+    assert journal.directory_for(tmp_path, "sqlite:///a.sqlite") != journal.directory_for(tmp_path, "postgresql://h/b")
