@@ -141,7 +141,13 @@ class DispatchResult:
 
 @dataclass
 class _Prepared:
+    """A rendered message and what sending it needs of its row, read before the commit expires the row
+    (reading an expired attribute would cost a query per message)."""
+
     delivery: Delivery
+    delivery_id: int
+    person_id: int | None
+    email: str
     attempts: int
     envelope: Envelope
 
@@ -202,7 +208,7 @@ def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult) ->
             _finish(delivery, delivery.attempts + 1, DeliveryStatus.failed, f"Die Nachricht konnte nicht erstellt werden: {exc}")
             result.failed += 1
             continue
-        prepared.append(_Prepared(delivery, delivery.attempts, message))
+        prepared.append(_Prepared(delivery, delivery.id, delivery.person_id, delivery.email, delivery.attempts, message))
     return prepared
 
 
@@ -215,7 +221,7 @@ def _failed(item: _Prepared, error: TransportError, now: datetime, result: Dispa
         _finish(delivery, attempts, DeliveryStatus.failed, str(error))
         result.failed += 1
         if error.permanent and HARD_BOUNCE.search(str(error)):
-            suppress(delivery.email, SuppressionReason.hard_bounce, note=str(error))
+            suppress(item.email, SuppressionReason.hard_bounce, note=str(error))
         return
     _finish(delivery, attempts, DeliveryStatus.queued, str(error))
     delivery.claimed_until = now + timedelta(seconds=config["MAIL_RETRY_SECONDS"] * 2 ** (attempts - 1))
@@ -241,7 +247,7 @@ def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchR
     sent_to: list[int] = []
     for index, item in enumerate(prepared):
         try:
-            transport.send(item.envelope, before_commit=lambda: log.handing_over(item.delivery.id, item.envelope.message_id))
+            transport.send(item.envelope, before_commit=lambda: log.handing_over(item.delivery_id, item.envelope.message_id))
         except TransportError as error:
             _failed(item, error, now, result)
             if error.connection:
@@ -260,7 +266,7 @@ def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchR
         _finish(delivery, item.attempts + 1, DeliveryStatus.sent, None)
         delivery.sent_at = utcnow()
         delivery.message_id = item.envelope.message_id
-        sent_to.append(delivery.person_id)
+        sent_to.append(item.person_id)
         result.sent += 1
     return [person_id for person_id in sent_to if person_id is not None]
 

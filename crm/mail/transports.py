@@ -3,6 +3,7 @@ import copy
 import email.policy
 import re
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -63,6 +64,9 @@ class SMTPTransport:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             if self.tls == "starttls":
                 smtp.starttls(context=context)
+        # The terminator "." goes out as a small write of its own (crm.mail.journal); without NODELAY the
+        # kernel holds it back until the server acknowledges the data, up to 40 ms per message.
+        smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.user:
             smtp.login(self.user, self.password or "")
         return smtp
@@ -82,6 +86,10 @@ class SMTPTransport:
         try:
             # smtplib wants CRLF line ends already; a strict server rejects bare LF.
             _sendmail(self._smtp, item, before_commit)
+        except smtplib.SMTPNotSupportedError as exc:
+            raise TransportError(
+                f"Der Mailserver {self.host}:{self.port} nimmt keine Adressen mit Umlauten an (SMTPUTF8).", permanent=True
+            ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             permanent = all(code >= 500 for code, _ in exc.recipients.values())
             raise TransportError(
@@ -114,7 +122,9 @@ def _sendmail(smtp: smtplib.SMTP, item: Envelope, before_commit: Callable[[], No
     """What smtplib's sendmail() does, with a hook before the DATA terminator: the server discards
     a message whose connection breaks before the final ".", and keeps one that got it."""
     smtp.ehlo_or_helo_if_needed()
-    code, reply = smtp.mail(item.sender)
+    # An address with non-ASCII characters (RFC 6531) needs a server that offers SMTPUTF8.
+    options = [] if item.sender.isascii() and all(a.isascii() for a in item.recipients) else ["SMTPUTF8"]
+    code, reply = smtp.mail(item.sender, options)
     if code != 250:
         _reset(smtp, code)
         raise smtplib.SMTPSenderRefused(code, reply, item.sender)

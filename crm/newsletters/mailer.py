@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from crm.contacts.models import Affiliation, ConsentChannel, Person
+from crm.contacts.salutation import letter_salutation
 from crm.events.links import rsvp_token
 from crm.events.models import Invitation
 from crm.extensions import db
@@ -86,6 +87,28 @@ class Links:
         return [self.unsubscribe(token), f"mailto:{self.mailto}?subject={quote(f'Abmelden {token}')}"]
 
 
+@dataclass(slots=True)
+class Recipient:
+    """What a newsletter needs of a person: the name, the salutation's parts and the consent."""
+
+    id: int
+    salutation: str | None
+    title: str | None
+    first_name: str | None
+    last_name: str | None
+    newsletter_consent: bool | None
+    position: str | None = None  # of the primary current role, as in Person.letter_salutation
+    has_role: bool = False
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.title, self.first_name, self.last_name) if p)
+
+    @property
+    def letter_salutation(self) -> str:
+        return letter_salutation(self.salutation, self.title, self.first_name, self.last_name, self.position)
+
+
 def _key(match) -> str:
     return f"{match[1]}:{match[2]}" if match[2] else match[1]
 
@@ -110,19 +133,26 @@ class Mailer:
         )
         self.envelope_sender = parseaddr(config["MAIL_FROM"])[1]
         self.links = Links(newsletter)
-        #: The people of the batch being sent, with their roles (held here: the session keeps only weak references).
-        self.people: dict[int, Person] = {}
+        #: The recipients of the batch being sent.
+        self.people: dict[int, Recipient] = {}
 
     def load(self, person_ids: list[int]) -> None:
-        """The batch's people with their roles (for the salutation) and invitations, in four queries."""
-        people = db.session.scalars(
-            sa.select(Person).where(Person.id.in_(person_ids))
-            .options(selectinload(Person.affiliations).selectinload(Affiliation.organization))
-        )  # fmt: skip
-        self.people = {person.id: person for person in people}
+        """The batch's recipients and their invitations, in three queries of plain rows (ORM objects with
+        their roles would cost half a millisecond each)."""
+        columns = (Person.id, Person.salutation, Person.title, Person.first_name, Person.last_name, Person.newsletter_consent)
+        self.people = {row[0]: Recipient(*row) for row in db.session.execute(sa.select(*columns).where(Person.id.in_(person_ids)))}
+        roles = (
+            sa.select(Affiliation.person_id, Affiliation.position)
+            .where(Affiliation.person_id.in_(person_ids), Affiliation.is_current)
+            .order_by(Affiliation.person_id, *Person.affiliations.property.order_by)  # as Person.primary_affiliation
+        )
+        for person_id, position in db.session.execute(roles):
+            recipient = self.people[person_id]
+            if not recipient.has_role:
+                recipient.position, recipient.has_role = position, True
         self.links.load(person_ids)
 
-    def envelope(self, person: Person, email: str) -> Envelope:
+    def envelope(self, person: "Person | Recipient", email: str) -> Envelope:
         token = unsubscribe_token(person, ConsentChannel.newsletter)
         personal = Personal(person.full_name, email, self.links.values(person, token), self.links.list_unsubscribe(token))
         message_id = self.template.message_id()

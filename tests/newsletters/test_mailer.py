@@ -44,17 +44,20 @@ def parts(message) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "first_name, last_name, invited",
-    [("Erika", "Beispiel", True), ("Jürgen", "Groß-Müller", False), ('Hans "Hanne"', "Meier, jun.", True),
-     ("Maximiliane", "Schwarzwald-Baar-Hohenzollern-Sigmaringen von und zu Überlingen", False)],
+    "first_name, last_name, salutation, roles, invited",
+    [("Erika", "Beispiel", "frau", [], True), ("Jürgen", "Groß-Müller", "herr", ["Bürgermeister"], False),
+     ('Hans "Hanne"', "Meier, jun.", None, ["Referent", "Oberbürgermeister"], True),
+     ("Maximiliane", "Schwarzwald-Baar-Hohenzollern-Sigmaringen von und zu Überlingen", "frau", ["Landrätin"], False)],
 )  # fmt: skip
-def test_the_fast_path_sends_what_the_slow_path_builds(make, newsletter, first_name, last_name, invited):
-    person = make.person(first_name=first_name, last_name=last_name, newsletter_consent=True)
+def test_the_fast_path_sends_what_the_slow_path_builds(make, newsletter, first_name, last_name, salutation, roles, invited):
+    person = make.person(first_name=first_name, last_name=last_name, salutation=salutation, newsletter_consent=True)
+    for position in roles:  # the salutation names the function of the primary role
+        make.affiliation(person, make.organization(), position=position)
     if invited:
         make.invitation(event=newsletter.invited_to, person=person)
     fast = mailer.Mailer(newsletter)
-    fast.links.load([person.id])
-    sent = fast.envelope(person, person.email)
+    fast.load([person.id])
+    sent = fast.envelope(fast.people[person.id], person.email)
     slow = envelope(sending.message_for(newsletter, person, person.email))
 
     assert_wire_rules(sent.data, qp_body=False)
@@ -72,6 +75,7 @@ def test_the_fast_path_sends_what_the_slow_path_builds(make, newsletter, first_n
     )
     text = parts(email.message_from_bytes(sent.data, policy=email.policy.default))["text/plain"]
     assert ("Zu Ihrer Einladung" in text) is invited
+    assert text.startswith(person.letter_salutation) or person.letter_salutation in text
     assert sent.message_id == fast_message["Message-ID"] and (sent.sender, sent.recipients) == (slow.sender, slow.recipients)
 
 

@@ -1,0 +1,278 @@
+"""Sending benchmark: a newsletter to N recipients over SMTP, against the raw ceiling of the same sink.
+
+    python -m benchmarks.send [--recipients 100000] [--postgres URL] [--engines embedded,celery]
+
+For each database it generates N recipients (reserved domains, German names and roles, one in ten
+invited to the announced event) and a newsletter with text, an event review and an upcoming event.
+An aiosmtpd sink runs in its own process on 127.0.0.1 and counts what it accepts. Then, measured in
+separate processes so that each peak RSS is the sender's own:
+
+(a) the raw ceiling: messages built beforehand (real newsletters of this data, cycled), pushed with
+    smtplib over as many reused connections as the engine uses;
+(b) the full path: start() (segment → one Delivery per recipient) and dispatch (render, personalize,
+    MIME, SMTP, ledger), on the embedded engine (one process, one connection) and with Celery
+    workers (CRM_CELERY_BROKER_URL; WORKERS processes, one connection each).
+
+Each configuration ends with one line:
+engine=… db=… recipients=… msgs_per_s=… raw_msgs_per_s=… ratio=… peak_rss_mb=…
+"""
+import argparse
+import multiprocessing
+import os
+import resource
+import smtplib
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = 200  # distinct pre-built messages for the raw ceiling
+
+
+def make_app(url: str, smtp_port: int, **settings):
+    from config import DevelopmentConfig
+    from crm import create_app
+
+    class Config(DevelopmentConfig):
+        SQLALCHEMY_DATABASE_URI = url
+        TASKS_INLINE = True
+        MAIL_BACKEND = "smtp"
+        SMTP_HOST = "127.0.0.1"
+        SMTP_PORT = smtp_port
+        SCHEDULER_SECONDS = 0
+        BASE_URL = "https://crm.example.org"
+
+    for key, value in settings.items():
+        setattr(Config, key, value)
+    return create_app(Config)
+
+
+# --- the SMTP sink ----------------------------------------------------------------------------------------------
+
+
+def _sink(port: int, counter, ready) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Counting:
+        async def handle_DATA(self, server, session, envelope):
+            with counter.get_lock():
+                counter.value += 1
+            return "250 OK"
+
+    controller = Controller(Counting(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    while True:
+        time.sleep(3600)
+
+
+class Sink:
+    """An aiosmtpd server in its own process; `count` is how many messages it accepted."""
+
+    def __init__(self):
+        from tests.conftest import free_port
+
+        self.port = free_port()
+        context = multiprocessing.get_context("spawn")
+        self._counter, ready = context.Value("q", 0), context.Event()
+        self._process = context.Process(target=_sink, args=(self.port, self._counter, ready), daemon=True)
+        self._process.start()
+        ready.wait(30)
+
+    @property
+    def count(self) -> int:
+        return self._counter.value
+
+    def reset(self) -> None:
+        with self._counter.get_lock():
+            self._counter.value = 0
+
+    def stop(self) -> None:
+        self._process.kill()
+
+
+# --- data -------------------------------------------------------------------------------------------------------
+
+
+def prepare(url: str, recipients: int) -> int:
+    """Migrate and fill the database; returns the newsletter's id."""
+    import flask_migrate
+
+    from benchmarks.generate import generate
+    from crm.contacts.models import Person, Segment
+    from crm.events.links import token_digest
+    from crm.events.models import Event, EventKind, EventStatus, Invitation, InvitationStatus
+    from crm.extensions import db, utcnow
+    from crm.newsletters.models import BlockKind, Newsletter, NewsletterBlock
+    from crm.newsletters.sending import new_web_key
+
+    app = make_app(url, 25)
+    with app.app_context():
+        flask_migrate.upgrade()
+        generate(recipients, max(recipients // 5, 10))
+        # Everyone has subscribed with an address (plain ASCII: the sink does not speak SMTPUTF8): N people
+        # are N recipients.
+        domain = sa.case((Person.id % 3 == 0, "@example.org"), (Person.id % 3 == 1, "@example.com"), else_="@kommune.test")
+        email = sa.literal("empfaenger.") + sa.cast(Person.id, sa.String) + domain
+        db.session.execute(sa.update(Person).values(email=email, newsletter_consent=True))
+        starts = utcnow().replace(microsecond=0) + timedelta(days=30)
+        event = Event(title="Webinar: Die E-Akte in kleinen Kommunen", kind=EventKind.webinar, status=EventStatus.published,
+                      starts_at=starts, ends_at=starts + timedelta(hours=2), ical_uid="bench@example.org")  # fmt: skip
+        db.session.add(event)
+        db.session.flush()
+        invited = db.session.scalars(sa.select(Person.id).where(Person.id % 10 == 0)).all()
+        for start in range(0, len(invited), 5000):
+            db.session.execute(sa.insert(Invitation), [
+                {"event_id": event.id, "person_id": pid, "status": InvitationStatus.sent, "token_digest": token_digest(event, pid)}
+                for pid in invited[start : start + 5000]
+            ])  # fmt: skip
+        segment = Segment(name="Alle Empfänger", filters={})
+        newsletter = Newsletter(web_key=new_web_key(), subject="Rückblick auf die Mitgliederversammlung in Freiburg",
+                                preheader="Thesen, Antworten und der nächste Termin", segment=segment)  # fmt: skip
+        body = ("Die Mitgliederversammlung in **Freiburg** hat gezeigt, wie viel Kommunen voneinander lernen. "
+                "Hier die wichtigsten Antworten auf unsere Leitfragen.\n\n") * 6  # fmt: skip
+        newsletter.blocks += [
+            NewsletterBlock(kind=BlockKind.text, position=0, title="Liebe Mitglieder", body=body),
+            NewsletterBlock(kind=BlockKind.text, position=1, title="Leitfrage 1: Was braucht die Verwaltung?",
+                            body="- Mut zur Lücke\n- Gemeinsame Standards\n- Verlässliche Finanzierung\n\n" + body),
+            NewsletterBlock(kind=BlockKind.upcoming_events, position=2, title="Termine", data={"event_ids": [event.id]}),
+            NewsletterBlock(kind=BlockKind.call_to_action, position=3, title="Mitmachen", body="Jetzt anmelden",
+                            data={"url": "https://www.example.org/mitmachen", "label": "Zur Anmeldung"}),
+        ]  # fmt: skip
+        db.session.add_all([segment, newsletter])
+        db.session.commit()
+        return newsletter.id
+
+
+def _samples(url: str, newsletter_id: int, path: Path) -> None:
+    """Real messages of this newsletter (the fast path) for the raw ceiling to push."""
+    from crm.extensions import db
+    from crm.newsletters.mailer import Mailer
+    from crm.newsletters.models import Newsletter
+
+    app = make_app(url, 25)
+    with app.app_context():
+        mailer = Mailer(db.session.get(Newsletter, newsletter_id))
+        ids = list(range(1, SAMPLES + 1))
+        mailer.load(ids)
+        with path.open("wb") as handle:
+            for person_id in ids:
+                person = mailer.people[person_id]
+                data = mailer.envelope(person, person.email).data
+                handle.write(len(data).to_bytes(4, "big") + data)
+
+
+# --- (a) the raw ceiling ---------------------------------------------------------------------------------------
+
+
+def _push(port: int, samples_path: str, count: int, out) -> None:
+    data = Path(samples_path).read_bytes()
+    messages, position = [], 0
+    while position < len(data):
+        size = int.from_bytes(data[position : position + 4], "big")
+        messages.append(data[position + 4 : position + 4 + size])
+        position += 4 + size
+    smtp = smtplib.SMTP("127.0.0.1", port)
+    for i in range(count):
+        smtp.sendmail("newsletter@example.org", [f"empfaenger.{i}@example.org"], messages[i % len(messages)])
+    smtp.quit()
+    out.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def raw_ceiling(sink: Sink, samples: Path, count: int, connections: int) -> float:
+    """Messages per second of pre-built messages over `connections` reused connections (one process each)."""
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    share = count // connections
+    processes = [context.Process(target=_push, args=(sink.port, str(samples), share, out)) for _ in range(connections)]
+    sink.reset()
+    start = time.perf_counter()
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    seconds = time.perf_counter() - start
+    assert sink.count == share * connections, (sink.count, share * connections)
+    return share * connections / seconds
+
+
+# --- (b) the full path ------------------------------------------------------------------------------------------
+
+
+def _embedded(url: str, port: int, newsletter_id: int, out) -> None:
+    from crm.extensions import db
+    from crm.newsletters import sending
+    from crm.newsletters.models import Newsletter
+
+    app = make_app(url, port)
+    with app.app_context():
+        newsletter = db.session.get(Newsletter, newsletter_id)
+        start = time.perf_counter()
+        queued = sending.start(newsletter, actor=None)
+        db.session.commit()
+        sending.deliver(newsletter)  # TASKS_INLINE: dispatches here, in this process
+        seconds = time.perf_counter() - start
+    out.put((queued, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def embedded(url: str, sink: Sink, newsletter_id: int) -> tuple[float, float]:
+    """(messages per second, peak RSS in MB) of the whole send on the embedded engine."""
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    process = context.Process(target=_embedded, args=(url, sink.port, newsletter_id, out))
+    sink.reset()
+    process.start()
+    queued, seconds, rss = out.get()
+    process.join()
+    assert sink.count == queued, f"{sink.count} received, {queued} queued"
+    return queued / seconds, rss
+
+
+def report(engine: str, db: str, recipients: int, rate: float, raw: float, rss: float) -> None:
+    print(f"engine={engine} db={db} recipients={recipients} msgs_per_s={rate:.0f} raw_msgs_per_s={raw:.0f} "
+          f"ratio={rate / raw:.2f} peak_rss_mb={rss:.0f}", flush=True)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--postgres", help="URL of an EMPTY PostgreSQL database to use as well")
+    parser.add_argument("--sqlite", metavar="PATH", help="SQLite file to create (default: a temporary one)")
+    parser.add_argument("--engines", default="embedded", help="embedded, celery or both (comma-separated)")
+    parser.add_argument("--raw", type=int, default=30_000, help="messages for the raw ceiling (at most --recipients)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    sqlite_path = Path(args.sqlite or f"{tempfile.mkdtemp(prefix='crm-send-')}/send.sqlite").resolve()
+    databases = {"sqlite": f"sqlite:///{sqlite_path}"}
+    if args.postgres:
+        databases["postgresql"] = args.postgres
+    sink = Sink()
+    try:
+        for label, url in databases.items():
+            start = time.perf_counter()
+            newsletter_id = prepare(url, args.recipients)
+            samples = Path(tempfile.mkdtemp(prefix="crm-send-")) / "samples.bin"
+            _samples(url, newsletter_id, samples)
+            print(f"== {label}: {args.recipients:,} recipients ready in {time.perf_counter() - start:.0f} s", flush=True)
+            for engine in args.engines.split(","):
+                if engine == "embedded":
+                    raw = raw_ceiling(sink, samples, min(args.raw, args.recipients), 1)
+                    rate, rss = embedded(url, sink, newsletter_id)
+                elif engine == "celery":
+                    from benchmarks.send_celery import celery_run
+
+                    raw, rate, rss = celery_run(url, sink, newsletter_id, samples, min(args.raw, args.recipients))
+                else:
+                    raise SystemExit(f"Unknown engine {engine!r}")
+                report(engine, label, args.recipients, rate, raw, rss)
+    finally:
+        sink.stop()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("CRM_ENV", "development")
+    main()
