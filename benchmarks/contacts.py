@@ -47,10 +47,11 @@ def prepare(url: str, people: int, organizations: int, *, reuse: bool = False):
 
     from benchmarks.generate import generate
     from crm.auth.services import create_user
-    from crm.extensions import db
+    from crm.extensions import db, migrations
 
     app = make_app(url)
     with app.app_context():
+        migrations(app)
         flask_migrate.upgrade()
         if reuse and db.session.scalar(sa.text("SELECT count(*) FROM people")):
             return app

@@ -25,10 +25,10 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     logging.getLogger("crm").setLevel(logging.INFO)
 
     from crm import models  # noqa: F401  (registers every model with the metadata)
-    from crm.extensions import csrf, db, login_manager, migrate
+    from crm.extensions import MigrationCommands, csrf, db, login_manager
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    app.cli.add_command(MigrationCommands())
     csrf.init_app(app)
     login_manager.init_app(app)
 

@@ -1,9 +1,10 @@
 """Flask extensions, created unbound and initialised in create_app()."""
 from datetime import datetime, timezone
 
+import click
 import sqlalchemy as sa
+from flask import current_app, g
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy.engine import Engine
@@ -53,7 +54,6 @@ Base.registry.update_type_annotation_map({datetime: UTCDateTime()})
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate(render_as_batch=True, compare_type=True)
 csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -92,3 +92,40 @@ def str_enum(enum_cls, name: str) -> sa.Enum:
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
     )
+
+
+def migrations(app):
+    """Flask-Migrate, set up on first use: alembic costs every process 12 MB, and only `flask db …`,
+    the demo set-up and the migration tests need it (web and sending processes do not)."""
+    if "migrate" not in app.extensions:
+        from flask_migrate import Migrate
+
+        from crm import ROOT
+
+        Migrate(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    return app.extensions["migrate"]
+
+
+class MigrationCommands(click.Group):
+    """The `flask db` command group of Flask-Migrate, loaded when one of its commands is asked for."""
+
+    def __init__(self):
+        options = [click.Option(["-d", "--directory"]), click.Option(["-x", "--x-arg"], multiple=True)]
+        super().__init__("db", help="Datenbank-Migrationen (Flask-Migrate).", params=options, callback=self._options)
+
+    @staticmethod
+    def _options(directory, x_arg):
+        g.directory, g.x_arg = directory, x_arg  # where Flask-Migrate's own group puts them
+
+    def _commands(self) -> click.Group:
+        migrations(current_app._get_current_object())
+        from flask_migrate.cli import db as commands
+
+        return commands
+
+    def list_commands(self, ctx):
+        return self._commands().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        return self._commands().get_command(ctx, name)
+

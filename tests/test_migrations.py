@@ -9,7 +9,7 @@ from crm import create_app
 from crm.contacts import search_index
 from crm.contacts.filters import PersonFilter
 from crm.contacts.models import Person
-from crm.extensions import db
+from crm.extensions import db, migrations
 from tests.contacts.test_search_index import assert_index_in_step
 from tests.databases import empty_database
 
@@ -18,7 +18,9 @@ def app_for(url: str):
     class Config(TestConfig):
         SQLALCHEMY_DATABASE_URI = url
 
-    return create_app(Config)
+    app = create_app(Config)
+    migrations(app)  # Flask-Migrate is set up on first use; flask_migrate's functions expect it
+    return app
 
 
 def test_upgrade_from_empty_matches_models_and_downgrades(tmp_path):

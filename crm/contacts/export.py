@@ -5,8 +5,6 @@ import re
 from typing import Any, Callable, Iterable, Iterator
 
 from flask import Response, abort, stream_with_context
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 
 from crm.extensions import db
 
@@ -46,6 +44,8 @@ def rows_in_batches(ids: list[int], load: Callable[[list[int]], dict[int, Any]],
 
 def xlsx_bytes(columns: list[Column], rows: Iterable, *, title: str) -> bytes:
     """An XLSX workbook built in openpyxl's write-only mode (rows are not kept in memory)."""
+    from openpyxl import Workbook  # here: openpyxl costs every process 5 MB, and only exports need it
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=title[:31])
     sheet.append([header for header, _ in columns])
@@ -62,6 +62,8 @@ def _xlsx_cell(sheet, value):
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
+    from openpyxl.cell import WriteOnlyCell
+
     cell = WriteOnlyCell(sheet, value=str(value))
     cell.data_type = "s"
     return cell

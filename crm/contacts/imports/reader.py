@@ -9,7 +9,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Iterator
 
-from openpyxl import load_workbook
 
 CHUNK = 1 << 16
 
@@ -56,6 +55,8 @@ def iter_rows(path: Path, file_format: str, encoding: str | None = None, delimit
     """Every row of the table, the header row first, as lists of trimmed strings."""
     if file_format == "xlsx":
         try:
+            from openpyxl import load_workbook  # here: only XLSX imports need openpyxl's 5 MB
+
             workbook = load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many types for broken files
             raise UnreadableFile("Die Datei ist keine lesbare Excel-Datei (.xlsx).") from exc
