@@ -47,6 +47,17 @@ class Config:
     MAIL_CLAIM_SECONDS = env_int("MAIL_CLAIM_SECONDS", 10 * 60)
     MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 5 * 60)  # doubled after each attempt
     MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 5)
+    # Bounces after acceptance (crm.mail.bounces). With a bounce address, every bulk delivery gets its own
+    # signed envelope sender bounces+<id>-<signature>@…; `flask mail process-bounces` reads the DSNs from
+    # the IMAP mailbox below (or a Maildir). Without it the envelope sender is the From address.
+    BOUNCE_ADDRESS = env("BOUNCE_ADDRESS")
+    BOUNCE_IMAP_HOST = env("BOUNCE_IMAP_HOST")
+    BOUNCE_IMAP_PORT = env_int("BOUNCE_IMAP_PORT", 0)  # 0: 993 with ssl, else 143
+    BOUNCE_IMAP_USER = env("BOUNCE_IMAP_USER")
+    BOUNCE_IMAP_PASSWORD = env("BOUNCE_IMAP_PASSWORD")
+    BOUNCE_IMAP_FOLDER = env("BOUNCE_IMAP_FOLDER", "INBOX")
+    BOUNCE_IMAP_DONE_FOLDER = env("BOUNCE_IMAP_DONE_FOLDER", "Verarbeitet")  # processed DSNs go here
+    BOUNCE_IMAP_TLS = env("BOUNCE_IMAP_TLS", "ssl")  # ssl | starttls | none
 
     # Newsletters. The Impressum (§ 5 DDG) goes into every newsletter; sending is refused while a
     # required part is empty. The demo values of development and tests are set below.
