@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi.py
 
-.PHONY: setup run test browser db
+.PHONY: setup run test browser imap db
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -35,6 +35,14 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Bitte Debian-Paket 'chromium' installieren (apt-get install chromium)."; exit 1; fi; }
 
+## Debian's Dovecot for the IMAP tests of `flask mail process-bounces`: the tests start their own server
+## on a free port with a configuration of their own; the package's system service is not used.
+imap:
+	@test -x /usr/sbin/dovecot || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
+	  else echo "Bitte Debian-Paket 'dovecot-imapd' installieren (apt-get install dovecot-imapd)."; exit 1; fi; }
+
 ## Run the whole test suite (SQLite; set CRM_TEST_DATABASE_URL for PostgreSQL).
-test: setup browser
+test: setup browser imap
 	$(PY) -m pytest $(PYTEST_ARGS)

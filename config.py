@@ -50,6 +50,17 @@ class Config:
     #: Where sending processes note each message as they hand it over, until it is recorded
     #: (crm.mail.journal): on a local disk of the machine that sends, kept across restarts.
     MAIL_JOURNAL_DIR = env("MAIL_JOURNAL_DIR", str(BASE_DIR / "instance" / "mail-journal"))
+    # Bounces after acceptance (crm.mail.bounces). With a bounce address, every bulk delivery gets its own
+    # signed envelope sender bounces+<id>-<signature>@…; `flask mail process-bounces` reads the DSNs from
+    # the IMAP mailbox below (or a Maildir). Without it the envelope sender is the From address.
+    BOUNCE_ADDRESS = env("BOUNCE_ADDRESS")
+    BOUNCE_IMAP_HOST = env("BOUNCE_IMAP_HOST")
+    BOUNCE_IMAP_PORT = env_int("BOUNCE_IMAP_PORT", 0)  # 0: 993 with ssl, else 143
+    BOUNCE_IMAP_USER = env("BOUNCE_IMAP_USER")
+    BOUNCE_IMAP_PASSWORD = env("BOUNCE_IMAP_PASSWORD")
+    BOUNCE_IMAP_FOLDER = env("BOUNCE_IMAP_FOLDER", "INBOX")
+    BOUNCE_IMAP_DONE_FOLDER = env("BOUNCE_IMAP_DONE_FOLDER", "Verarbeitet")  # processed DSNs go here
+    BOUNCE_IMAP_TLS = env("BOUNCE_IMAP_TLS", "ssl")  # ssl | starttls | none
 
     # Newsletters. The Impressum (§ 5 DDG) goes into every newsletter; sending is refused while a
     # required part is empty. The demo values of development and tests are set below.

@@ -77,9 +77,11 @@ def index(event_id: int):
     invitation_filter = InvitationFilter.from_args(request.args)
     page = paginate(with_people(invitation_filter.statement(event)), page=request.args.get("page", 1, type=int), per_page=50)
     tabs = tab_counts(status_counts(event))
+    deliveries = sending.delivery_counts(event)
     return render_template(
         "events/invitations/index.html", event=event, filter=invitation_filter, page=page, tabs=tabs, tab_labels=TABS,
-        total=sum(tabs.values()), taken=places_taken(event), free=free_places(event), deliveries=sending.delivery_counts(event),
+        total=sum(tabs.values()), taken=places_taken(event), free=free_places(event), deliveries=deliveries,
+        undelivered=sending.undelivered(event, deliveries), undelivered_shown=sending.UNDELIVERED_SHOWN,
         needs=needs_counts(event), closed=closed_reason(event), over=is_over(event), form=EmptyForm(), reminder_form=ReminderForm(),
         mailing_labels=sending.MAILING_LABELS, delivery_labels={s.value: s.label for s in DeliveryStatus}, status_tab=STATUS_TAB,
     )  # fmt: skip

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import joinedload
 
 from crm.audit.services import apply_changes, record
 from crm.contacts.models import ConsentChannel, Person
@@ -22,7 +23,7 @@ from crm.events.models import Event, EventStatus, Invitation, InvitationStatus
 from crm.extensions import db, utcnow
 from crm.mail import pipeline
 from crm.mail.message import Attachment, build_message, recipient
-from crm.mail.models import Delivery, suppressed
+from crm.mail.models import Delivery, DeliveryStatus, suppressed
 from crm.mail.render import render_mail
 from crm.mail.services import external_url
 from crm.mail.transports import TransportError, get_transport
@@ -178,18 +179,36 @@ def deliver_now(event_id: int) -> int:
     return sent
 
 
+def _mails_of(event: Event) -> sa.ColumnElement[bool]:
+    return sa.and_(Delivery.subject_id == event.id, sa.or_(*(Delivery.mailing.startswith(k) for k in KINDS)))
+
+
 def delivery_counts(event: Event) -> dict[str, dict[str, int]]:
     """{kind: {status: number}} of the event's mails, for the office."""
     rows = db.session.execute(
-        sa.select(Delivery.mailing, Delivery.status, sa.func.count())
-        .where(Delivery.subject_id == event.id, sa.or_(*(Delivery.mailing.startswith(k) for k in KINDS)))
-        .group_by(Delivery.mailing, Delivery.status)
-    ).all()  # fmt: skip
+        sa.select(Delivery.mailing, Delivery.status, sa.func.count()).where(_mails_of(event)).group_by(Delivery.mailing, Delivery.status)
+    ).all()
     counts: dict[str, dict[str, int]] = {}
     for mailing, status, number in rows:
         per_kind = counts.setdefault(pipeline.kind_of(mailing), {})
         per_kind[status.value] = per_kind.get(status.value, 0) + number
     return counts
+
+
+UNDELIVERED = (DeliveryStatus.failed, DeliveryStatus.bounced)
+UNDELIVERED_SHOWN = 50
+
+
+def undelivered(event: Event, counts: dict[str, dict[str, int]]) -> list[Delivery]:
+    """The newest of the event's mails that did not arrive (refused, or reported undeliverable later), with
+    their people; `counts` (delivery_counts) spares the query when there are none."""
+    if not any(per_kind.get(status.value) for per_kind in counts.values() for status in UNDELIVERED):
+        return []
+    stmt = (
+        sa.select(Delivery).options(joinedload(Delivery.person)).where(_mails_of(event), Delivery.status.in_(UNDELIVERED))
+        .order_by(Delivery.sent_at.desc().nulls_last(), Delivery.id.desc()).limit(UNDELIVERED_SHOWN)
+    )  # fmt: skip
+    return list(db.session.scalars(stmt))
 
 
 # --- test mail, reminders ---------------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ class Delivery(db.Model):
     status: Mapped[DeliveryStatus] = mapped_column(str_enum(DeliveryStatus, "status"), default=DeliveryStatus.queued)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
-    message_id: Mapped[str | None] = mapped_column(sa.String(200))
+    #: The Message-ID it went out with; indexed to find the delivery a bounce without VERP address returns.
+    message_id: Mapped[str | None] = mapped_column(sa.String(200), index=True)
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
     #: A worker that claimed the row and until when (a crashed worker's claim runs out).

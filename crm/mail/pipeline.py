@@ -34,6 +34,7 @@ from crm.contacts.models import ConsentChannel
 from crm.mail import journal
 from crm.mail.models import Delivery, DeliveryStatus, Suppression, SuppressionReason, blocking, suppressed
 from crm.mail.transports import Envelope, TransportError, envelope, get_transport
+from crm.mail.verp import return_path
 from crm.tasks import run_in_background
 
 logger = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult) ->
         try:
             if not delivery.email or delivery.email in blocked:
                 raise SkipDelivery("Keine oder eine gesperrte Adresse.")
-            message = envelope(kind.render(delivery))
+            message = envelope(kind.render(delivery), sender=return_path(delivery))
         except SkipDelivery as skip:
             _finish(delivery, delivery.attempts, DeliveryStatus.failed, f"Entfallen: {skip}")
             result.failed += 1
