@@ -20,9 +20,9 @@ from crm.events.links import rsvp_url
 from crm.events.services import bump_sequence
 from crm.events.models import Event, EventStatus, Invitation, InvitationStatus
 from crm.extensions import db, utcnow
-from crm.mail import pipeline
+from crm.mail import autopause, pipeline
 from crm.mail.message import Attachment, build_message, recipient
-from crm.mail.models import Delivery, suppressed
+from crm.mail.models import Delivery, MailingPause, suppressed
 from crm.mail.render import render_mail
 from crm.mail.services import external_url
 from crm.mail.transports import TransportError, get_transport
@@ -176,6 +176,19 @@ def deliver_now(event_id: int) -> int:
         if subject_id == event_id and pipeline.kind_of(mailing) in KINDS:
             sent += pipeline.dispatch(mailing, event_id).sent
     return sent
+
+
+def paused_mailings(event: Event) -> list[MailingPause]:
+    """The event's mailings that paused themselves because too many delivery attempts failed."""
+    return autopause.pauses(event.id, KINDS)
+
+
+def resume_mailings(event: Event) -> int:
+    """Lift every pause of the event's mailings (the caller commits, then deliver()); returns how many."""
+    rows = paused_mailings(event)
+    for row in rows:
+        autopause.resume(row)
+    return len(rows)
 
 
 def delivery_counts(event: Event) -> dict[str, dict[str, int]]:
