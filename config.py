@@ -20,6 +20,15 @@ def env_int(name: str, default: int) -> int:
     return int(env(name) or default)
 
 
+def env_float(name: str, default: float) -> float:
+    return float(env(name) or default)
+
+
+def redis_url(url: str | None) -> str | None:
+    """`url` if it points at Redis (the Celery broker may be another kind)."""
+    return url if url and url.startswith(("redis://", "rediss://", "unix://")) else None
+
+
 class Config:
     """Settings shared by every environment."""
 
@@ -40,16 +49,39 @@ class Config:
     SMTP_PASSWORD = env("SMTP_PASSWORD")
     SMTP_TLS = env("SMTP_TLS", "none")  # starttls | ssl | none
     SMTP_TIMEOUT = env_int("SMTP_TIMEOUT", 30)
-    # Bulk mailings (crm.mail.pipeline): messages per batch and commit, a rate limit (0: none),
-    # how long a worker's claim on a batch lasts, and retries of temporary failures with backoff.
+    # Several SMTP servers sharing the load (crm.mail.pool), comma-separated URLs, e.g.
+    # "smtp://user:password@mail1.example.org:587?tls=starttls&rate=50,smtps://mail2.example.org?rate=20"
+    # (tls=none|starttls|ssl, rate: messages per second, burst: how many at once). Empty: the one above.
+    SMTP_SERVERS = env("SMTP_SERVERS", "")
+    SMTP_RATE_PER_SECOND = env_float("SMTP_RATE_PER_SECOND", 0)  # rate of the single server above (0: none)
+    SMTP_SERVER_COOLDOWN = env_int("SMTP_SERVER_COOLDOWN", 60)  # seconds a server is left out after failing or 421
+    # Bulk mailings (crm.mail.pipeline): messages per batch and commit, how long a worker's claim on
+    # a batch lasts, and retries of temporary failures (4xx, no connection) with backoff.
     MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 100)
-    MAIL_RATE_PER_SECOND = env_int("MAIL_RATE_PER_SECOND", 0)
     MAIL_CLAIM_SECONDS = env_int("MAIL_CLAIM_SECONDS", 10 * 60)
     MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 5 * 60)  # doubled after each attempt
     MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 5)
     #: Where sending processes note each message as they hand it over, until it is recorded
     #: (crm.mail.journal): on a local disk of the machine that sends, kept across restarts.
     MAIL_JOURNAL_DIR = env("MAIL_JOURNAL_DIR", str(BASE_DIR / "instance" / "mail-journal"))
+    # Rate limits (crm.mail.ratelimit, token buckets; messages per second, 0: none): all bulk mail
+    # together, per recipient domain ("gmail.com=10,web.de=20") and for every other domain.
+    MAIL_RATE_PER_SECOND = env_float("MAIL_RATE_PER_SECOND", 0)
+    MAIL_DOMAIN_RATES = env("MAIL_DOMAIN_RATES", "")
+    MAIL_DOMAIN_RATE = env_float("MAIL_DOMAIN_RATE", 0)
+    #: Redis that keeps the rate buckets, so that all worker processes share the rates; default: the
+    #: Celery broker if that is Redis. Without one each process keeps its own buckets.
+    MAIL_RATE_REDIS_URL = env("MAIL_RATE_REDIS_URL") or redis_url(env("CELERY_BROKER_URL"))
+    # A mailing pauses itself when more than this share of its last MAIL_PAUSE_WINDOW delivery
+    # attempts failed (judged from MAIL_PAUSE_MIN_ATTEMPTS attempts on; 0 switches it off).
+    MAIL_PAUSE_ERROR_RATE = env_float("MAIL_PAUSE_ERROR_RATE", 0.3)
+    MAIL_PAUSE_WINDOW = env_int("MAIL_PAUSE_WINDOW", 50)
+    MAIL_PAUSE_MIN_ATTEMPTS = env_int("MAIL_PAUSE_MIN_ATTEMPTS", 20)
+    # DKIM signature on every outgoing mail (crm.mail.dkim): PEM file of the RSA key, the selector
+    # (DNS: <selector>._domainkey.<domain>) and the domain (default: that of MAIL_FROM). No file: unsigned.
+    DKIM_PRIVATE_KEY_FILE = env("DKIM_PRIVATE_KEY_FILE")
+    DKIM_SELECTOR = env("DKIM_SELECTOR")
+    DKIM_DOMAIN = env("DKIM_DOMAIN")
     # Bounces after acceptance (crm.mail.bounces). With a bounce address, every bulk delivery gets its own
     # signed envelope sender bounces+<id>-<signature>@…; `flask mail process-bounces` reads the DSNs from
     # the IMAP mailbox below (or a Maildir). Without it the envelope sender is the From address.
@@ -136,6 +168,8 @@ class TestConfig(Config):
     BASE_URL = "http://crm.test"
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashing keeps the suite quick
     TASKS_INLINE = True  # background work runs at once, inside the test's transaction
+    MAIL_RATE_REDIS_URL = None  # the rate tests start their own Redis
+    DKIM_PRIVATE_KEY_FILE = None  # the DKIM tests make their own key
     IMPORT_DIR = os.path.join(tempfile.gettempdir(), "crm-test-imports")
     MAIL_JOURNAL_DIR = tempfile.mkdtemp(prefix="crm-test-journal-")  # one per test run
 

@@ -39,6 +39,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
 
     register_error_handlers(app)
     register_template_helpers(app)
+    _check_mail_settings(app)
     app.before_request(enforce_access)
     app.after_request(_security_headers)
     app.before_request(lambda: start_scheduler(app))
@@ -88,6 +89,17 @@ def _register_blueprints(app: Flask) -> None:
     app.cli.add_command(mail_cli)
     app.cli.add_command(events_cli)
     app.cli.add_command(newsletters_cli)
+
+
+def _check_mail_settings(app: Flask) -> None:
+    """Refuse to start with mail settings that cannot work (a DKIM key that cannot be read, a bad server URL)."""
+    from crm.mail import dkim
+    from crm.mail.pool import server_configs
+    from crm.mail.ratelimit import parse_rates
+
+    dkim.init_app(app)
+    server_configs(app.config)
+    parse_rates(app.config["MAIL_DOMAIN_RATES"])
 
 
 def _security_headers(response):

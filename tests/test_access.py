@@ -130,6 +130,7 @@ ROUTES = [
     ("invitations.edit", "GET", "/veranstaltungen/{event}/einladungen/{invitation}", STAFF),
     ("invitations.remind", "POST", "/veranstaltungen/{event}/einladungen/erinnern", STAFF),
     ("invitations.fill_waitlist", "POST", "/veranstaltungen/{event}/einladungen/warteliste", STAFF),
+    ("invitations.resume_mailings", "POST", "/veranstaltungen/{event}/einladungen/versand-fortsetzen", STAFF),
     ("invitations.export", "GET", "/veranstaltungen/{event}/einladungen/export.xlsx", STAFF),
     ("invitations.needs_export", "GET", "/veranstaltungen/{event}/einladungen/verpflegung.csv", STAFF),
     ("invitations.signin", "GET", "/veranstaltungen/{event}/einladungen/unterschriften", STAFF),

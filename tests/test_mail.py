@@ -14,6 +14,7 @@ from crm.contacts.models import Person, Salutation
 from crm.mail.message import build_message, recipient
 from crm.mail.render import render_mail
 from crm.mail.services import send_mail
+from crm.mail.pool import SMTPPool
 from crm.mail.transports import FileTransport, SMTPTransport, TransportError, get_transport
 from crm.mail.views import EML_NAME
 from tests.html import page_text
@@ -151,7 +152,7 @@ def test_user_values_are_escaped_in_mjml_but_not_in_text(app):
 def test_smtp_transport_delivers_to_the_server(app, mailbox):
     with app.app_context():
         transport = get_transport()
-        assert isinstance(transport, SMTPTransport)
+        assert isinstance(transport, SMTPPool)
         try:
             transport.send(_message())
         finally:

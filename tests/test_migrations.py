@@ -1,5 +1,6 @@
 """`flask db upgrade` builds the schema from empty, and the migrations match the models exactly."""
 import flask_migrate
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -10,6 +11,7 @@ from crm.contacts import search_index
 from crm.contacts.filters import PersonFilter
 from crm.contacts.models import Person
 from crm.extensions import db, migrations
+from crm.mail.models import MailingPause
 from tests.contacts.test_search_index import assert_index_in_step
 from tests.databases import empty_database
 
@@ -73,5 +75,25 @@ def test_search_index_covers_people_from_before_and_after_its_migration(tmp_path
             assert [p.last_name for p in found] == ["Nachher", "Vorher"]
             assert PersonFilter(q="vorher").count(db.session) == PersonFilter(q="nachher").count(db.session) == 1
             assert_index_in_step()
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_mailing_pauses_migration_up_and_down(tmp_path):
+    """The table of self-paused mailings comes with its unique key and goes again on downgrade."""
+    with empty_database(tmp_path) as url:
+        app = app_for(url)
+        with app.app_context():
+            flask_migrate.upgrade(revision="939465fc0a29")
+            assert "mailing_pauses" not in sa.inspect(db.engine).get_table_names()
+            flask_migrate.upgrade(revision="61c67918daec")
+            db.session.add(MailingPause(mailing="event_invitation", subject_id=1, reason="Automatisch angehalten: …"))
+            db.session.commit()
+            db.session.add(MailingPause(mailing="event_invitation", subject_id=1, reason="noch einmal"))
+            with pytest.raises(sa.exc.IntegrityError):
+                db.session.commit()
+            db.session.rollback()
+            flask_migrate.downgrade(revision="939465fc0a29")
+            assert "mailing_pauses" not in sa.inspect(db.engine).get_table_names()
             db.session.remove()
             db.engine.dispose()

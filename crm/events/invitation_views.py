@@ -84,7 +84,19 @@ def index(event_id: int):
         undelivered=sending.undelivered(event, deliveries), undelivered_shown=sending.UNDELIVERED_SHOWN,
         needs=needs_counts(event), closed=closed_reason(event), over=is_over(event), form=EmptyForm(), reminder_form=ReminderForm(),
         mailing_labels=sending.MAILING_LABELS, delivery_labels={s.value: s.label for s in DeliveryStatus}, status_tab=STATUS_TAB,
+        paused=sending.paused_mailings(event),
     )  # fmt: skip
+
+
+@bp.post("/<int:event_id>/einladungen/versand-fortsetzen")
+@roles_required("office")
+def resume_mailings(event_id: int):
+    """Resume the event's mails after they paused themselves (too many failed delivery attempts)."""
+    event = _event(event_id)
+    done, number = _submitted(EmptyForm(), event, lambda: sending.resume_mailings(event))
+    if done:
+        flash("Der Versand geht weiter." if number else "Es war kein Versand angehalten.", "success")
+    return redirect(url_for("invitations.index", event_id=event.id))
 
 
 @bp.get("/<int:event_id>/einladungen/neu")

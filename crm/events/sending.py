@@ -21,9 +21,9 @@ from crm.events.links import rsvp_url
 from crm.events.services import bump_sequence
 from crm.events.models import Event, EventStatus, Invitation, InvitationStatus
 from crm.extensions import db, utcnow
-from crm.mail import pipeline
+from crm.mail import autopause, pipeline
 from crm.mail.message import Attachment, build_message, recipient
-from crm.mail.models import Delivery, DeliveryStatus, suppressed
+from crm.mail.models import Delivery, DeliveryStatus, MailingPause, suppressed
 from crm.mail.render import render_mail
 from crm.mail.services import external_url
 from crm.mail.transports import TransportError, get_transport
@@ -181,6 +181,19 @@ def deliver_now(event_id: int) -> int:
 
 def _mails_of(event: Event) -> sa.ColumnElement[bool]:
     return sa.and_(Delivery.subject_id == event.id, sa.or_(*(Delivery.mailing.startswith(k) for k in KINDS)))
+
+
+def paused_mailings(event: Event) -> list[MailingPause]:
+    """The event's mailings that paused themselves because too many delivery attempts failed."""
+    return autopause.pauses(event.id, KINDS)
+
+
+def resume_mailings(event: Event) -> int:
+    """Lift every pause of the event's mailings (the caller commits, then deliver()); returns how many."""
+    rows = paused_mailings(event)
+    for row in rows:
+        autopause.resume(row)
+    return len(rows)
 
 
 def delivery_counts(event: Event) -> dict[str, dict[str, int]]:

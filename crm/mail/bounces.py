@@ -7,9 +7,10 @@ original. The rules:
 
 - Action "failed": the message did not arrive (also with a 4.x.x status: the server gave up after
   retrying). The delivery becomes `bounced`, last_error says why in German.
-- Only a failed status that says the address itself does not exist (5.1.1 unknown mailbox, 5.1.2
-  unknown domain, 5.1.10 recipient not found; pipeline.HARD_BOUNCE, the same rule as for refusals
-  while sending) suppresses the address for all bulk mail. A full mailbox (5.2.2), a policy refusal
+- Only a failed status that says the address itself does not or cannot exist (5.1.1 unknown mailbox,
+  5.1.2 unknown domain, 5.1.3 bad syntax, 5.1.6 moved away, 5.1.10 recipient not found;
+  pipeline.HARD_BOUNCE_STATUS, the same codes as for refusals while sending) suppresses the address
+  for all bulk mail. A full mailbox (5.2.2), a policy refusal
   (5.7.1) or a server problem may pass, and 5.1.7/5.1.8 are about our sender, not the recipient:
   those mark the delivery bounced and the next mailing tries again.
 - Action "delayed": only a note on the delivery; the status stays `sent`.
@@ -33,7 +34,7 @@ from crm.extensions import db
 from crm.mail import verp
 from crm.mail.dsn import RecipientStatus, Report, parse
 from crm.mail.models import Delivery, DeliveryStatus, Suppression, SuppressionReason
-from crm.mail.pipeline import HARD_BOUNCE, suppress
+from crm.mail.pipeline import HARD_BOUNCE_STATUS, suppress
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def verdict_for(delivery: Delivery, recipients: Iterable[RecipientStatus]) -> Ve
     own = [r for r in recipients if r.final_recipient == address]
     if own:
         failed = [r for r in own if r.failed]
-        hard = any(HARD_BOUNCE.search(r.status) for r in failed)
+        hard = any(HARD_BOUNCE_STATUS.search(r.status.strip()) for r in failed)
         return Verdict(bool(failed), hard, _reason(own))
     # Forwarded or expanded by the receiving server: it failed only if it reached none of them.
     behind = [r for r in recipients if r.original_recipient == address] or recipients

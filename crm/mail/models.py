@@ -92,3 +92,21 @@ def blocking(channel: ConsentChannel | None = None):
 def suppressed(email_column, channel: ConsentChannel | None = None) -> sa.Exists:
     """EXISTS condition: the address in `email_column` is blocked for bulk mail of `channel`."""
     return sa.exists(sa.select(Suppression.id).where(Suppression.email == email_column, blocking(channel)))
+
+
+class MailingPause(db.Model):
+    """A mailing that stopped itself (too many delivery attempts failed) until the office resumes it.
+
+    For mailings whose subject keeps no pause state of its own (event mails); a newsletter is paused
+    through its status instead (crm.newsletters.sending)."""
+
+    __tablename__ = "mailing_pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailing: Mapped[str] = mapped_column(sa.String(40))
+    subject_id: Mapped[int] = mapped_column()
+    #: Why, in German, as the office reads it ("Automatisch angehalten: 17 von 50 Zustellversuchen …").
+    reason: Mapped[str] = mapped_column(sa.Text)
+    paused_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("mailing", "subject_id", name="uq_mailing_pauses_mailing"),)

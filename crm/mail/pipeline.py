@@ -17,7 +17,6 @@ kind picks the renderer.
 """
 import logging
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -31,8 +30,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from crm.contacts.models import Person
 from crm.extensions import db, utcnow
 from crm.contacts.models import ConsentChannel
-from crm.mail import journal
+from crm.mail import autopause, journal
 from crm.mail.models import Delivery, DeliveryStatus, Suppression, SuppressionReason, blocking, suppressed
+from crm.mail.ratelimit import Limits, limits as configured_limits
 from crm.mail.transports import Envelope, TransportError, envelope, get_transport
 from crm.mail.verp import return_path
 from crm.tasks import run_in_background
@@ -44,8 +44,16 @@ Renderer = Callable[[Delivery], EmailMessage | Envelope]
 OnSent = Callable[[str, int, list[int]], None]
 
 QUEUE_CHUNK = 1000
-#: Enhanced status codes of a mailbox or domain that does not exist: the address is suppressed.
-HARD_BOUNCE = re.compile(r"\b5\.1\.(1|2|10)\b")
+#: Enhanced status codes (RFC 3463) of a recipient address that does not exist or cannot exist (5.1.1
+#: mailbox, 5.1.2 domain, 5.1.3 syntax, 5.1.6 moved away, 5.1.10 null MX): the address is suppressed,
+#: whether a server refuses it (HARD_BOUNCE, a reply) or reports it later (HARD_BOUNCE_STATUS, a DSN).
+_HARD_BOUNCE_CODES = r"5\.1\.(?:1|2|3|6|10)"
+HARD_BOUNCE = re.compile(rf"^5\d\d {_HARD_BOUNCE_CODES}\b")
+HARD_BOUNCE_STATUS = re.compile(rf"^{_HARD_BOUNCE_CODES}$")
+#: The same said in words by a server that gives no enhanced status code.
+HARD_BOUNCE_TEXT = re.compile(r"^55[03] (?!\d\.)(.*\b)?(user unknown|unknown user|no such user|mailbox not found)", re.IGNORECASE)
+#: A run waits for messages held back by a domain's rate only this long; later ones wait for the next run.
+DEFER_WAIT_SECONDS = 60
 
 
 class SkipDelivery(Exception):
@@ -63,6 +71,9 @@ class MailingKind:
     active: Callable[[int], bool] | None = None
     #: Called with the subject id after each dispatch run (e.g. to mark a newsletter sent).
     finished: Callable[[int], None] | None = None
+    #: Pauses sending with the German reason when too many attempts fail (then `active` says False);
+    #: without it the pipeline keeps the pause itself (crm.mail.autopause.MailingPause).
+    pause: Callable[[int, str], None] | None = None
     #: Called with (subject id, batch) before a batch is rendered: load what its messages need at once.
     prepare: Callable[[int, list[Delivery]], None] | None = None
 
@@ -73,10 +84,11 @@ _KINDS: dict[str, MailingKind] = {}
 def register(
     kind: str, render: Renderer, *, channel: ConsentChannel | None = None, on_sent: OnSent | None = None,
     active: Callable[[int], bool] | None = None, finished: Callable[[int], None] | None = None,
+    pause: Callable[[int, str], None] | None = None,
     prepare: Callable[[int, list[Delivery]], None] | None = None,
 ) -> None:
     """Make `render(delivery)` build every message of mailings of `kind`."""
-    _KINDS[kind] = MailingKind(render, channel, on_sent, active, finished, prepare)
+    _KINDS[kind] = MailingKind(render, channel, on_sent, active, finished, pause, prepare)
 
 
 def kind_of(mailing: str) -> str:
@@ -136,8 +148,12 @@ class DispatchResult:
     sent: int = 0
     failed: int = 0
     retry: int = 0
+    #: Held back by the rate limit of their recipient's domain: still queued, due again soon.
+    deferred: int = 0
     #: Why dispatch stopped early (the mail server could not be reached); the rest waits for a later run.
     stopped: str | None = None
+    #: Why the mailing paused itself (too many failed attempts), in German for the office.
+    paused: str | None = None
 
 
 @dataclass
@@ -190,7 +206,7 @@ def _finish(delivery: Delivery, attempts: int, status: DeliveryStatus, error: st
 
 
 def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult) -> list[_Prepared]:
-    if kind.prepare:
+    if kind.prepare and batch:
         kind.prepare(batch[0].subject_id, batch)
     emails = {d.email for d in batch if d.email}
     blocked = set(db.session.scalars(sa.select(Suppression.email).where(Suppression.email.in_(emails), blocking(kind.channel))))
@@ -213,6 +229,43 @@ def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult) ->
     return prepared
 
 
+def _hold_back(batch: list[Delivery], limits: Limits, now: datetime, result: DispatchResult) -> list[Delivery]:
+    """The deliveries whose recipient domain has a token now; the others go back into the queue until
+    their domain's computed turn (no attempt counted), so one slow domain does not stall the rest."""
+    ready = []
+    for delivery in batch:
+        wait = limits.hold(delivery.email)
+        if wait:
+            delivery.claimed_until = now + timedelta(seconds=wait)
+            result.deferred += 1
+        else:
+            ready.append(delivery)
+    return ready
+
+
+def _wait_for_held_back(mailing: str, subject_id: int, limits: Limits) -> bool:
+    """Sleep until the next waiting message of the mailing is due (one held back for its domain's rate), if
+    that is soon; returns whether it was."""
+    now = utcnow()
+    due = db.session.scalar(
+        sa.select(sa.func.min(Delivery.claimed_until)).where(
+            Delivery.mailing == mailing, Delivery.subject_id == subject_id, Delivery.status == DeliveryStatus.queued,
+            Delivery.claimed_until > now,
+        )
+    )  # fmt: skip
+    db.session.commit()  # no transaction stays open while sleeping
+    if due is None or due - now > timedelta(seconds=DEFER_WAIT_SECONDS):
+        return False
+    limits.sleep((due - now).total_seconds())
+    return True
+
+
+def _hard_bounce(error: TransportError, email: str | None) -> bool:
+    """Whether the server said that `email` does not exist (at RCPT, or at DATA for a message to it alone)."""
+    answer = error.refused.get((email or "").lower())
+    return bool(error.permanent and answer and (HARD_BOUNCE.search(answer) or HARD_BOUNCE_TEXT.search(answer)))
+
+
 def _failed(item: _Prepared, error: TransportError, now: datetime, result: DispatchResult) -> None:
     """A refused message: retry later with backoff, or give up when permanent or tried often enough."""
     config = current_app.config
@@ -221,7 +274,7 @@ def _failed(item: _Prepared, error: TransportError, now: datetime, result: Dispa
     if error.permanent or attempts >= config["MAIL_MAX_ATTEMPTS"]:
         _finish(delivery, attempts, DeliveryStatus.failed, str(error))
         result.failed += 1
-        if error.permanent and HARD_BOUNCE.search(str(error)):
+        if _hard_bounce(error, item.email):
             suppress(item.email, SuppressionReason.hard_bounce, note=str(error))
         return
     _finish(delivery, attempts, DeliveryStatus.queued, str(error))
@@ -242,27 +295,30 @@ def suppress(email: str, reason: SuppressionReason, *, channel: ConsentChannel |
     return existing
 
 
-def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchResult, log: journal.Journal) -> list[int]:
+def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchResult, limits: Limits,
+          errors: autopause.ErrorWindow, log: journal.Journal) -> list[int]:  # fmt: skip
     """Hand the messages over; returns the ids of the people sent to. No transaction is open here."""
-    rate = current_app.config["MAIL_RATE_PER_SECOND"]
     sent_to: list[int] = []
     for index, item in enumerate(prepared):
         try:
+            limits.pace()
             transport.send(item.envelope, before_commit=lambda: log.handing_over(item.delivery_id, item.envelope.message_id))
         except TransportError as error:
             _failed(item, error, now, result)
+            result.paused = errors.failed(error)
             if error.connection:
                 result.stopped = str(error)
                 _release(prepared[index + 1 :], now + timedelta(seconds=current_app.config["MAIL_RETRY_SECONDS"]))
+                break
+            if result.paused:
+                _release(prepared[index + 1 :], None)
                 break
             continue
         except BaseException:
             # Keep what went out, free the rest for the next run, then let the error propagate.
             _release(prepared[index:], None)
             raise
-        finally:
-            if rate:
-                time.sleep(1 / rate)
+        errors.succeeded()
         delivery = item.delivery
         _finish(delivery, item.attempts + 1, DeliveryStatus.sent, None)
         delivery.sent_at = utcnow()
@@ -308,27 +364,34 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
     own_transport = transport is None
     transport = transport or get_transport()
     result = DispatchResult()
+    limits, errors = configured_limits(), autopause.ErrorWindow.from_config(current_app.config)
     log = journal.Journal(journal_directory())
     try:
         while not result.stopped:
-            if kind.active and not kind.active(subject_id):
+            if not _active(kind, mailing, subject_id):
                 result.stopped = "angehalten"
                 break
             recover()  # before claiming: rows a dead worker handed over must not be claimed and sent again
             clock = now or utcnow()
             batch = _claim(mailing, subject_id, size, clock)
             if not batch:
+                # A given `now` stands still: what waits for its domain's rate is left to a later run.
+                if now is None and result.deferred and _wait_for_held_back(mailing, subject_id, limits):
+                    continue
                 break
-            prepared = _render(kind, batch, result)
+            prepared = _render(kind, _hold_back(batch, limits, clock, result), result)
             db.session.commit()  # the claim is visible to other workers, and nothing is locked while sending
             try:
-                sent_to = _send(transport, prepared, clock, result, log)
+                sent_to = _send(transport, prepared, clock, result, limits, errors, log)
             except BaseException:
                 db.session.commit()
                 log.settled()
                 raise
             if sent_to and kind.on_sent:
                 kind.on_sent(mailing, subject_id, sent_to)
+            if result.paused:
+                _pause(kind, mailing, subject_id, result.paused)
+                result.stopped = result.paused
             db.session.commit()
             log.settled()
     finally:
@@ -339,6 +402,19 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
         kind.finished(subject_id)
     logger.info("Mailing %s/%s: %s sent, %s failed, %s to retry", mailing, subject_id, result.sent, result.failed, result.retry)
     return result
+
+
+def _active(kind: MailingKind, mailing: str, subject_id: int) -> bool:
+    if kind.active and not kind.active(subject_id):
+        return False
+    return kind.pause is not None or not autopause.is_paused(mailing, subject_id)
+
+
+def _pause(kind: MailingKind, mailing: str, subject_id: int, reason: str) -> None:
+    if kind.pause is not None:
+        kind.pause(subject_id, reason)
+    else:
+        autopause.pause(mailing, subject_id, reason)
 
 
 def pending(now: datetime | None = None) -> list[tuple[str, int]]:

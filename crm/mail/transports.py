@@ -1,10 +1,12 @@
 """Mail transports: real SMTP, or the file outbox that is the embedded default."""
 import copy
 import email.policy
+import logging
 import re
 import smtplib
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -14,18 +16,33 @@ from flask import current_app
 
 from crm.extensions import utcnow
 
+logger = logging.getLogger(__name__)
+
+#: A connection unused for this long is checked (NOOP) before the next message: servers drop idle ones.
+IDLE_CHECK_SECONDS = 10
+
 
 class TransportError(RuntimeError):
     """The message could not be handed over; the German message says why.
 
     `permanent`: the server answered 5xx, trying again will not help. `connection`: the server could
-    not be reached or dropped the connection, so the next message would fail the same way.
+    not be reached or dropped the connection, so the next message would fail the same way. `reply`:
+    the server's answer ("451 4.3.0 …"), if it gave one; `refused`: the recipients it refused, each
+    with its answer (a DATA answer counts for the recipient of a message that has only one).
     """
 
-    def __init__(self, message: str, *, permanent: bool = False, connection: bool = False):
+    def __init__(self, message: str, *, permanent: bool = False, connection: bool = False, reply: str | None = None,
+                 refused: dict[str, str] | None = None):  # fmt: skip
         super().__init__(message)
         self.permanent = permanent
         self.connection = connection
+        self.reply = reply
+        self.refused = {address.lower(): answer for address, answer in (refused or {}).items()}
+
+    @property
+    def code(self) -> int | None:
+        """The server's reply code (421, 550, …), if it answered."""
+        return int(self.reply[:3]) if self.reply and self.reply[:3].isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -49,12 +66,20 @@ def envelope(msg: "EmailMessage | Envelope", *, sender: str | None = None) -> En
 
 
 class SMTPTransport:
-    """Sends over one SMTP connection, opened lazily and reused until close()."""
+    """Sends over one SMTP connection, opened lazily and reused until close() (or until the server
+    closes it: after a 421 the next message opens a new one)."""
 
-    def __init__(self, host: str, port: int, *, tls: str = "none", user=None, password=None, timeout: int = 30):
+    def __init__(self, host: str, port: int, *, tls: str = "none", user=None, password=None, timeout: int = 30, signer=None):
         self.host, self.port, self.tls = host, port, tls
         self.user, self.password, self.timeout = user, password, timeout
+        #: Signs each message (DKIM, crm.mail.dkim) just before it goes out; None: unsigned.
+        self.signer = signer
         self._smtp: smtplib.SMTP | None = None
+        self._used_at = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
 
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()
@@ -71,40 +96,76 @@ class SMTPTransport:
             smtp.login(self.user, self.password or "")
         return smtp
 
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None and time.monotonic() - self._used_at > IDLE_CHECK_SECONDS and not self._alive():
+            self.close()
+        if self._smtp is None:
+            try:
+                self._smtp = self._connect()
+            except (smtplib.SMTPException, OSError) as exc:
+                self.close()
+                raise TransportError(
+                    f"Der Mailserver {self.name} ist nicht erreichbar: {exc}", connection=True, reply=_reply(exc)
+                ) from exc
+        self._used_at = time.monotonic()
+        return self._smtp
+
+    def _alive(self) -> bool:
+        """Whether the server still answers on the open connection (asked before it is used after a pause:
+        a message that failed on a dropped connection could not tell whether the server had taken it)."""
+        try:
+            return self._smtp.noop()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False
+
     def send(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None) -> None:
         """Hand the message over; `before_commit` runs when the server has all of it but has not yet
         been told that it is complete (see crm.mail.journal)."""
         item = envelope(msg)
+        if self.signer is not None:
+            item = self.signer.sign(item)
+        smtp = self._connection()
         try:
-            if self._smtp is None:
-                self._smtp = self._connect()
-        except (smtplib.SMTPException, OSError) as exc:
-            self.close()
-            raise TransportError(
-                f"Der Mailserver {self.host}:{self.port} ist nicht erreichbar: {exc}", connection=True
-            ) from exc
-        try:
-            # smtplib wants CRLF line ends already; a strict server rejects bare LF.
-            _sendmail(self._smtp, item, before_commit)
+            refused = _sendmail(smtp, item, before_commit)
         except smtplib.SMTPNotSupportedError as exc:
             raise TransportError(
-                f"Der Mailserver {self.host}:{self.port} nimmt keine Adressen mit Umlauten an (SMTPUTF8).", permanent=True
+                f"Der Mailserver {self.name} nimmt keine Adressen mit Umlauten an (SMTPUTF8).", permanent=True
             ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
-            permanent = all(code >= 500 for code, _ in exc.recipients.values())
-            raise TransportError(
-                f"Der Mailserver hat die Empfängeradresse abgelehnt: {exc.recipients}", permanent=permanent
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
+            answers = {address: _reply_of(code, text) for address, (code, text) in exc.recipients.items()}
+            error = TransportError(
+                f"Der Mailserver hat die Empfängeradresse abgelehnt: {'; '.join(answers.values())}",
+                permanent=all(code >= 500 for code, _ in exc.recipients.values()), reply=next(iter(answers.values()), None),
+                refused=answers,
+            )  # fmt: skip
+            self._after(error)
+            raise error from exc
+        except smtplib.SMTPSenderRefused as exc:  # about our envelope sender, not the recipient
             self.close()
             raise TransportError(
-                f"Der Mailserver {self.host}:{self.port} hat die Nachricht abgelehnt: {exc}", permanent=exc.smtp_code >= 500
+                f"Der Mailserver {self.name} hat den Absender abgelehnt: {_reply(exc)}", permanent=exc.smtp_code >= 500,
+                reply=_reply(exc),
             ) from exc
+        except smtplib.SMTPResponseException as exc:
+            reply = _reply(exc)
+            error = TransportError(
+                f"Der Mailserver {self.name} hat die Nachricht abgelehnt: {reply}", permanent=exc.smtp_code >= 500,
+                reply=reply, refused={item.recipients[0]: reply} if len(item.recipients) == 1 else None,
+            )  # fmt: skip
+            self.close()  # the state of the dialogue is not certain after a refusal outside RCPT
+            raise error from exc
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise TransportError(
-                f"Der Mailserver {self.host}:{self.port} hat die Nachricht abgelehnt: {exc}", connection=True
+                f"Der Mailserver {self.name} hat die Verbindung abgebrochen: {exc}", connection=True
             ) from exc
+        if refused:  # the others got it; the office sees the refusal in the log only
+            logger.warning("Mail %s: %s refused %s", item.message_id, self.name, refused)
+
+    def _after(self, error: TransportError) -> None:
+        """After a refusal at RCPT the connection stays for the next message, unless the server closed it (421)."""
+        if error.code == 421 or any(answer.startswith("421") for answer in error.refused.values()):
+            self.close()
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -118,9 +179,10 @@ class SMTPTransport:
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def _sendmail(smtp: smtplib.SMTP, item: Envelope, before_commit: Callable[[], None] | None) -> None:
-    """What smtplib's sendmail() does, with a hook before the DATA terminator: the server discards
-    a message whose connection breaks before the final ".", and keeps one that got it."""
+def _sendmail(smtp: smtplib.SMTP, item: Envelope, before_commit: Callable[[], None] | None) -> dict:
+    """What smtplib's sendmail() does (and raises), with a hook before the DATA terminator: the server
+    discards a message whose connection breaks before the final ".", and keeps one that got it.
+    Returns the refused recipients when others were accepted. The bytes have CRLF line ends already."""
     smtp.ehlo_or_helo_if_needed()
     # An address with non-ASCII characters (RFC 6531) needs a server that offers SMTPUTF8.
     options = [] if item.sender.isascii() and all(a.isascii() for a in item.recipients) else ["SMTPUTF8"]
@@ -152,6 +214,7 @@ def _sendmail(smtp: smtplib.SMTP, item: Envelope, before_commit: Callable[[], No
     if code != 250:
         _reset(smtp, code)
         raise smtplib.SMTPDataError(code, reply)
+    return refused
 
 
 def _reset(smtp: smtplib.SMTP, code: int) -> None:
@@ -162,14 +225,28 @@ def _reset(smtp: smtplib.SMTP, code: int) -> None:
         pass
 
 
+def _reply_of(code: int, text: bytes | str) -> str:
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return f"{code} {' '.join(text.split())}"
+
+
+def _reply(exc: Exception) -> str | None:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _reply_of(exc.smtp_code, exc.smtp_error)
+    return None
+
+
 class FileTransport:
     """Writes each message as an .eml file into the outbox directory (viewable in the app)."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, *, signer=None):
         self.directory = Path(directory)
+        self.signer = signer
 
     def send(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None) -> Path:
         item = envelope(msg)
+        if self.signer is not None:
+            item = self.signer.sign(item)
         if before_commit:
             before_commit()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -203,17 +280,14 @@ def _all_recipients(msg: EmailMessage) -> list[str]:
 
 
 def get_transport():
-    """The transport the configuration asks for (CRM_MAIL_BACKEND=smtp|file)."""
+    """The transport the configuration asks for (CRM_MAIL_BACKEND=smtp|file); with smtp the pool of
+    every configured server (CRM_SMTP_SERVERS, or the one of CRM_SMTP_HOST …)."""
+    from crm.mail import dkim
+    from crm.mail.pool import SMTPPool
+
     config = current_app.config
     if config["MAIL_BACKEND"] == "file":
-        return FileTransport(config["MAIL_OUTBOX_DIR"])
+        return FileTransport(config["MAIL_OUTBOX_DIR"], signer=dkim.signer())
     if config["MAIL_BACKEND"] == "smtp":
-        return SMTPTransport(
-            config["SMTP_HOST"],
-            config["SMTP_PORT"],
-            tls=config["SMTP_TLS"],
-            user=config["SMTP_USER"],
-            password=config["SMTP_PASSWORD"],
-            timeout=config["SMTP_TIMEOUT"],
-        )
+        return SMTPPool.from_config(config, signer=dkim.signer())
     raise RuntimeError(f"Unknown CRM_MAIL_BACKEND {config['MAIL_BACKEND']!r} (use smtp or file)")

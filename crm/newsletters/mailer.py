@@ -34,7 +34,7 @@ from crm.mail.transports import Envelope
 from crm.newsletters.links import preferences_token, unsubscribe_mailto, unsubscribe_token
 from crm.newsletters.models import Newsletter
 from crm.newsletters.render import MARKER, NEUTRAL_SALUTATION, PERSONAL
-from crm.newsletters.sending import MAILING, _is_sending, event_ids, finish_if_done, frozen, list_id, sender
+from crm.newsletters.sending import MAILING, _is_sending, event_ids, finish_if_done, frozen, list_id, pause_automatically, sender
 
 _TOKEN = "TOKEN-PLATZHALTER"
 
@@ -194,5 +194,6 @@ def render_delivery(delivery: Delivery) -> Envelope:
 
 
 pipeline.register(
-    MAILING, render_delivery, channel=ConsentChannel.newsletter, prepare=prepare, active=_is_sending, finished=finish_if_done
+    MAILING, render_delivery, channel=ConsentChannel.newsletter, prepare=prepare, active=_is_sending, finished=finish_if_done,
+    pause=pause_automatically,
 )

@@ -155,6 +155,13 @@ def pause(newsletter: Newsletter, *, actor, reason: str = "Von der Geschäftsste
     _set_status(newsletter, actor, status=NewsletterStatus.paused, paused_reason=reason)
 
 
+def pause_automatically(newsletter_id: int, reason: str) -> None:
+    """The pipeline's pause hook: too many delivery attempts failed; the send page shows the reason."""
+    newsletter = db.session.get(Newsletter, newsletter_id)
+    if newsletter is not None and newsletter.status == NewsletterStatus.sending:
+        pause(newsletter, actor=None, reason=reason)
+
+
 def resume(newsletter: Newsletter, *, actor) -> None:
     _refuse_unless(newsletter, NewsletterStatus.paused)
     _set_status(newsletter, actor, status=NewsletterStatus.sending, paused_reason=None)
