@@ -19,6 +19,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from benchmarks.memory import peak_rss_mb
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -123,8 +125,6 @@ def measure_import(url: str, rows: int) -> dict[str, float]:
 
 
 def run_import(url: str, rows: int) -> None:
-    import resource
-
     from werkzeug.datastructures import FileStorage
 
     from crm.auth.models import User
@@ -142,13 +142,13 @@ def run_import(url: str, rows: int) -> None:
         set_mapping(job, dict(job.mapping), "fill")
         job.status = ImportStatus.importing
         db.session.commit()
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss_before = peak_rss_mb()
         start = time.perf_counter()
         run_job(job.id, actor.id, False)
         seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_mb()
     print(json.dumps({"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds,
-                      "peak_rss_mb": peak / 1024, "rss_before_mb": rss_before / 1024}))  # fmt: skip
+                      "peak_rss_mb": peak, "rss_before_mb": rss_before}))  # fmt: skip
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ engine=… db=… recipients=… msgs_per_s=… raw_msgs_per_s=… ratio=… pea
 import argparse
 import multiprocessing
 import os
-import resource
 import smtplib
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+
+from benchmarks.memory import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = 200  # distinct pre-built messages for the raw ceiling
@@ -181,7 +182,7 @@ def _push(port: int, samples_path: str, count: int, out) -> None:
     for i in range(count):
         smtp.sendmail("newsletter@example.org", [f"empfaenger.{i}@example.org"], messages[i % len(messages)])
     smtp.quit()
-    out.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    out.put(peak_rss_mb())
 
 
 def raw_ceiling(sink: Sink, samples: Path, count: int, connections: int) -> float:
@@ -217,7 +218,7 @@ def _embedded(url: str, port: int, newsletter_id: int, out) -> None:
         db.session.commit()
         sending.deliver(newsletter)  # TASKS_INLINE: dispatches here, in this process
         seconds = time.perf_counter() - start
-    out.put((queued, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    out.put((queued, seconds, peak_rss_mb()))
 
 
 def embedded(url: str, sink: Sink, newsletter_id: int) -> tuple[float, float]:

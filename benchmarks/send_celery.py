@@ -16,6 +16,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from benchmarks.memory import peak_rss_mb
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2  # the machine's cores
 
@@ -27,16 +29,8 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _peak_rss_mb(pids: list[int]) -> float:
-    """The largest VmHWM (peak resident set) among the processes, in MB."""
-    peak = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except FileNotFoundError:
-            continue
-    return peak / 1024
+    """The largest peak resident set among the processes, in MB."""
+    return max((peak_rss_mb(pid) for pid in pids), default=0.0)
 
 
 class Redis:

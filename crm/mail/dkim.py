@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import dkim
 from flask import Flask, current_app
 
 from crm.mail.message import sender_domain
@@ -44,6 +43,8 @@ class DkimSigner:
 
     def signature(self, data: bytes) -> bytes:
         """The DKIM-Signature header (with its CRLF) for the message `data`."""
+        import dkim  # here: without a key no process carries dkimpy and dnspython
+
         present = header_names(data)
         include = [raw for name, raw in _SIGNED.items() if name in present]
         return dkim.sign(
@@ -73,6 +74,8 @@ def load(config) -> DkimSigner | None:
     except OSError as exc:
         raise RuntimeError(f"CRM_DKIM_PRIVATE_KEY_FILE: Der DKIM-Schlüssel {path} kann nicht gelesen werden ({exc.strerror}).") from exc
     signer = DkimSigner(domain, selector, key)
+    import dkim
+
     try:
         signer.signature(_PROBE)
     except dkim.DKIMException as exc:

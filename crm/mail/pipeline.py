@@ -161,7 +161,6 @@ class _Prepared:
     """A rendered message and what sending it needs of its row, read before the commit expires the row
     (reading an expired attribute would cost a query per message)."""
 
-    delivery: Delivery
     delivery_id: int
     person_id: int | None
     email: str
@@ -198,14 +197,32 @@ def _claim(mailing: str, subject_id: int, size: int, now: datetime) -> list[Deli
     )
 
 
-def _finish(delivery: Delivery, attempts: int, status: DeliveryStatus, error: str | None) -> None:
-    delivery.attempts = attempts
-    delivery.status = status
-    delivery.last_error = error
-    delivery.claimed_until = None
+class _Ledger:
+    """What happened to each delivery of a batch, written before the commit with one executemany UPDATE
+    per kind of change (the ORM's flush would send one UPDATE per row: 0.7 ms a message on SQLite)."""
+
+    def __init__(self):
+        self.rows: dict[int, dict] = {}
+
+    def finish(self, delivery_id: int, attempts: int, status: DeliveryStatus, error: str | None, *,
+               until: datetime | None = None, sent_at: datetime | None = None, message_id: str | None = None) -> None:  # fmt: skip
+        self.rows[delivery_id] = {"id": delivery_id, "attempts": attempts, "status": status, "last_error": error,
+                                  "claimed_until": until, "sent_at": sent_at, "message_id": message_id}  # fmt: skip
+
+    def release(self, delivery_id: int, until: datetime | None) -> None:
+        """Back into the queue, due at `until` (None: at once), nothing else changed."""
+        self.rows.setdefault(delivery_id, {"id": delivery_id})["claimed_until"] = until
+
+    def write(self) -> None:
+        groups: dict[tuple, list[dict]] = {}
+        for row in self.rows.values():
+            groups.setdefault(tuple(sorted(row)), []).append(row)
+        for rows in groups.values():
+            db.session.execute(sa.update(Delivery), rows)
+        self.rows = {}
 
 
-def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult) -> list[_Prepared]:
+def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult, ledger: _Ledger) -> list[_Prepared]:
     if kind.prepare and batch:
         kind.prepare(batch[0].subject_id, batch)
     emails = {d.email for d in batch if d.email}
@@ -217,26 +234,26 @@ def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult) ->
                 raise SkipDelivery("Keine oder eine gesperrte Adresse.")
             message = envelope(kind.render(delivery), sender=return_path(delivery))
         except SkipDelivery as skip:
-            _finish(delivery, delivery.attempts, DeliveryStatus.failed, f"Entfallen: {skip}")
+            ledger.finish(delivery.id, delivery.attempts, DeliveryStatus.failed, f"Entfallen: {skip}")
             result.failed += 1
             continue
         except Exception as exc:  # one recipient's broken data must not stop everybody else's mail
             logger.exception("Delivery %s of %s could not be rendered", delivery.id, delivery.mailing)
-            _finish(delivery, delivery.attempts + 1, DeliveryStatus.failed, f"Die Nachricht konnte nicht erstellt werden: {exc}")
+            ledger.finish(delivery.id, delivery.attempts + 1, DeliveryStatus.failed, f"Die Nachricht konnte nicht erstellt werden: {exc}")
             result.failed += 1
             continue
-        prepared.append(_Prepared(delivery, delivery.id, delivery.person_id, delivery.email, delivery.attempts, message))
+        prepared.append(_Prepared(delivery.id, delivery.person_id, delivery.email, delivery.attempts, message))
     return prepared
 
 
-def _hold_back(batch: list[Delivery], limits: Limits, now: datetime, result: DispatchResult) -> list[Delivery]:
+def _hold_back(batch: list[Delivery], limits: Limits, now: datetime, result: DispatchResult, ledger: _Ledger) -> list[Delivery]:
     """The deliveries whose recipient domain has a token now; the others go back into the queue until
     their domain's computed turn (no attempt counted), so one slow domain does not stall the rest."""
     ready = []
     for delivery in batch:
         wait = limits.hold(delivery.email)
         if wait:
-            delivery.claimed_until = now + timedelta(seconds=wait)
+            ledger.release(delivery.id, now + timedelta(seconds=wait))
             result.deferred += 1
         else:
             ready.append(delivery)
@@ -266,19 +283,18 @@ def _hard_bounce(error: TransportError, email: str | None) -> bool:
     return bool(error.permanent and answer and (HARD_BOUNCE.search(answer) or HARD_BOUNCE_TEXT.search(answer)))
 
 
-def _failed(item: _Prepared, error: TransportError, now: datetime, result: DispatchResult) -> None:
+def _failed(item: _Prepared, error: TransportError, now: datetime, result: DispatchResult, ledger: _Ledger) -> None:
     """A refused message: retry later with backoff, or give up when permanent or tried often enough."""
     config = current_app.config
     attempts = item.attempts + 1
-    delivery = item.delivery
     if error.permanent or attempts >= config["MAIL_MAX_ATTEMPTS"]:
-        _finish(delivery, attempts, DeliveryStatus.failed, str(error))
+        ledger.finish(item.delivery_id, attempts, DeliveryStatus.failed, str(error))
         result.failed += 1
         if _hard_bounce(error, item.email):
             suppress(item.email, SuppressionReason.hard_bounce, note=str(error))
         return
-    _finish(delivery, attempts, DeliveryStatus.queued, str(error))
-    delivery.claimed_until = now + timedelta(seconds=config["MAIL_RETRY_SECONDS"] * 2 ** (attempts - 1))
+    backoff = timedelta(seconds=config["MAIL_RETRY_SECONDS"] * 2 ** (attempts - 1))
+    ledger.finish(item.delivery_id, attempts, DeliveryStatus.queued, str(error), until=now + backoff)
     result.retry += 1
 
 
@@ -296,7 +312,7 @@ def suppress(email: str, reason: SuppressionReason, *, channel: ConsentChannel |
 
 
 def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchResult, limits: Limits,
-          errors: autopause.ErrorWindow, log: journal.Journal) -> list[int]:  # fmt: skip
+          errors: autopause.ErrorWindow, log: journal.Journal, ledger: _Ledger) -> list[int]:  # fmt: skip
     """Hand the messages over; returns the ids of the people sent to. No transaction is open here."""
     sent_to: list[int] = []
     for index, item in enumerate(prepared):
@@ -304,33 +320,30 @@ def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchR
             limits.pace()
             transport.send(item.envelope, before_commit=lambda: log.handing_over(item.delivery_id, item.envelope.message_id))
         except TransportError as error:
-            _failed(item, error, now, result)
+            _failed(item, error, now, result, ledger)
             result.paused = errors.failed(error)
             if error.connection:
                 result.stopped = str(error)
-                _release(prepared[index + 1 :], now + timedelta(seconds=current_app.config["MAIL_RETRY_SECONDS"]))
+                _release(prepared[index + 1 :], now + timedelta(seconds=current_app.config["MAIL_RETRY_SECONDS"]), ledger)
                 break
             if result.paused:
-                _release(prepared[index + 1 :], None)
+                _release(prepared[index + 1 :], None, ledger)
                 break
             continue
         except BaseException:
             # Keep what went out, free the rest for the next run, then let the error propagate.
-            _release(prepared[index:], None)
+            _release(prepared[index:], None, ledger)
             raise
         errors.succeeded()
-        delivery = item.delivery
-        _finish(delivery, item.attempts + 1, DeliveryStatus.sent, None)
-        delivery.sent_at = utcnow()
-        delivery.message_id = item.envelope.message_id
+        ledger.finish(item.delivery_id, item.attempts + 1, DeliveryStatus.sent, None, sent_at=utcnow(), message_id=item.envelope.message_id)
         sent_to.append(item.person_id)
         result.sent += 1
     return [person_id for person_id in sent_to if person_id is not None]
 
 
-def _release(items: list[_Prepared], until: datetime | None) -> None:
+def _release(items: list[_Prepared], until: datetime | None, ledger: _Ledger) -> None:
     for item in items:
-        item.delivery.claimed_until = until
+        ledger.release(item.delivery_id, until)
 
 
 def journal_directory() -> Path:
@@ -366,6 +379,7 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
     result = DispatchResult()
     limits, errors = configured_limits(), autopause.ErrorWindow.from_config(current_app.config)
     log = journal.Journal(journal_directory())
+    ledger = _Ledger()
     try:
         while not result.stopped:
             if not _active(kind, mailing, subject_id):
@@ -379,11 +393,13 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
                 if now is None and result.deferred and _wait_for_held_back(mailing, subject_id, limits):
                     continue
                 break
-            prepared = _render(kind, _hold_back(batch, limits, clock, result), result)
+            prepared = _render(kind, _hold_back(batch, limits, clock, result, ledger), result, ledger)
+            ledger.write()
             db.session.commit()  # the claim is visible to other workers, and nothing is locked while sending
             try:
-                sent_to = _send(transport, prepared, clock, result, limits, errors, log)
+                sent_to = _send(transport, prepared, clock, result, limits, errors, log, ledger)
             except BaseException:
+                ledger.write()
                 db.session.commit()
                 log.settled()
                 raise
@@ -392,6 +408,7 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
             if result.paused:
                 _pause(kind, mailing, subject_id, result.paused)
                 result.stopped = result.paused
+            ledger.write()
             db.session.commit()
             log.settled()
     finally:

@@ -15,7 +15,6 @@ import threading
 import time
 from typing import Callable, Protocol
 
-import redis
 from flask import current_app
 
 logger = logging.getLogger(__name__)
@@ -110,6 +109,9 @@ class RedisBucket:
         self.burst = max(1.0, burst or rate)
         self.block = block or max(1, min(int(self.burst), int(rate * BLOCK_SECONDS)))
         self._script = client.register_script(_SCRIPT)
+        from redis import RedisError  # here: a process without shared limits does without redis' 10 MB
+
+        self._errors = RedisError
         self._clock = clock
         self._held = 0
         # Held tokens are valid as long as the bucket takes to make them, so a worker cannot save up a burst.
@@ -134,7 +136,7 @@ class RedisBucket:
                 return 0.0
             try:
                 granted, wait = self._call(self.block, reserve=False)
-            except redis.RedisError as error:
+            except self._errors as error:
                 return self._local(error).try_take()
             if granted:
                 self._held = granted - 1
@@ -148,7 +150,7 @@ class RedisBucket:
                 return 0.0
             try:
                 return self._call(1, reserve=True)[1]
-            except redis.RedisError as error:
+            except self._errors as error:
                 return self._local(error).reserve()
 
     def _local(self, error) -> TokenBucket:
@@ -183,6 +185,8 @@ class Buckets:
         if not self.redis_url:
             return TokenBucket(rate, burst, clock=self._clock)
         if self._client is None:
+            import redis
+
             self._client = redis.Redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=5)
         return RedisBucket(self._client, f"crm:mail:rate:{name}", rate, burst, clock=self._clock)
 

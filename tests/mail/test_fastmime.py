@@ -114,3 +114,15 @@ def test_a_whole_message_parses_with_both_parts():
     assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Hallo Jürgen\n"
     assert message.get_body(("html",)).get_content().replace("\r\n", "\n") == "<p>Hallo Jürgen</p>\n"
     assert not message.defects and all(not part.defects for part in message.walk())
+
+
+def test_dot_stuffing_is_what_smtplib_does():
+    """The transport doubles leading dots itself (it sends the terminator on its own, crm.mail.journal)."""
+    from smtplib import _quote_periods
+
+    from crm.mail.transports import _dot_stuffed
+
+    rng = random.Random(3)
+    for _ in range(300):
+        data = b"".join(rng.choice([b".", b"..", b"a", b"\r\n", b" .", b"\r\n."]) for _ in range(rng.randint(0, 40)))
+        assert _dot_stuffed(data) == _quote_periods(data), data
