@@ -34,7 +34,8 @@ from crm.extensions import db
 from crm.mail import verp
 from crm.mail.dsn import RecipientStatus, Report, parse
 from crm.mail.models import Delivery, DeliveryStatus, Suppression, SuppressionReason
-from crm.mail.pipeline import HARD_BOUNCE_STATUS, suppress
+from crm.mail.handover import HARD_BOUNCE_STATUS
+from crm.mail.suppressions import suppress
 
 logger = logging.getLogger(__name__)
 

@@ -3,10 +3,10 @@
 queue() writes one Delivery row per recipient in one set-based statement; the unique key
 (mailing, subject_id, person_id) means nobody is queued twice, however often sending is started.
 
-dispatch() works through the queued rows batch by batch: it claims a batch (claimed_until) and
-renders each message with the renderer registered for the mailing's kind, commits, sends over one
-reused connection with no transaction open (on SQLite an open transaction would lock the web app
-out), then records what happened and commits again. Memory stays constant: one batch at a time.
+dispatch() works through the queued rows batch by batch: it claims a batch (claimed_until), prepares
+it for the renderer registered for the mailing's kind, commits, hands the messages over one reused
+connection with no transaction open (on SQLite an open transaction would lock the web app out;
+crm.mail.handover), then records what happened and commits again. Memory stays constant: one batch at a time.
 An exception while sending records what went out and releases the rest, so the next run sends
 each remaining message once; a crashed worker's claim runs out after MAIL_CLAIM_SECONDS. A hard
 kill between handing over and recording leaves the hand-over journal (crm.mail.journal), which
@@ -16,7 +16,6 @@ A mailing is named "<kind>" or "<kind>:<variant>" ("event_changed:3": one notice
 kind picks the renderer.
 """
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -30,11 +29,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from crm.contacts.models import Person
 from crm.extensions import db, utcnow
 from crm.contacts.models import ConsentChannel
-from crm.mail import autopause, journal
-from crm.mail.models import Delivery, DeliveryStatus, Suppression, SuppressionReason, blocking, suppressed
+from crm.mail import autopause, handover, journal
+from crm.mail.handover import HARD_BOUNCE, HARD_BOUNCE_STATUS, SkipDelivery  # noqa: F401 - the pipeline's interface
+from crm.mail.models import Delivery, DeliveryStatus, Suppression, blocking, suppressed
 from crm.mail.ratelimit import Limits, limits as configured_limits
-from crm.mail.transports import Envelope, TransportError, envelope, get_transport
-from crm.mail.verp import return_path
+from crm.mail.transports import Envelope, get_transport
+from crm.mail.suppressions import suppress  # noqa: F401 - the pipeline's interface
 from crm.tasks import run_in_background
 
 logger = logging.getLogger(__name__)
@@ -44,20 +44,8 @@ Renderer = Callable[[Delivery], EmailMessage | Envelope]
 OnSent = Callable[[str, int, list[int]], None]
 
 QUEUE_CHUNK = 1000
-#: Enhanced status codes (RFC 3463) of a recipient address that does not exist or cannot exist (5.1.1
-#: mailbox, 5.1.2 domain, 5.1.3 syntax, 5.1.6 moved away, 5.1.10 null MX): the address is suppressed,
-#: whether a server refuses it (HARD_BOUNCE, a reply) or reports it later (HARD_BOUNCE_STATUS, a DSN).
-_HARD_BOUNCE_CODES = r"5\.1\.(?:1|2|3|6|10)"
-HARD_BOUNCE = re.compile(rf"^5\d\d {_HARD_BOUNCE_CODES}\b")
-HARD_BOUNCE_STATUS = re.compile(rf"^{_HARD_BOUNCE_CODES}$")
-#: The same said in words by a server that gives no enhanced status code.
-HARD_BOUNCE_TEXT = re.compile(r"^55[03] (?!\d\.)(.*\b)?(user unknown|unknown user|no such user|mailbox not found)", re.IGNORECASE)
 #: A run waits for messages held back by a domain's rate only this long; later ones wait for the next run.
 DEFER_WAIT_SECONDS = 60
-
-
-class SkipDelivery(Exception):
-    """Raised by a renderer when the message no longer applies; the German reason is recorded."""
 
 
 @dataclass(frozen=True)
@@ -156,18 +144,6 @@ class DispatchResult:
     paused: str | None = None
 
 
-@dataclass
-class _Prepared:
-    """A rendered message and what sending it needs of its row, read before the commit expires the row
-    (reading an expired attribute would cost a query per message)."""
-
-    delivery_id: int
-    person_id: int | None
-    email: str
-    attempts: int
-    envelope: Envelope
-
-
 def _due(now: datetime):
     return sa.or_(Delivery.claimed_until.is_(None), Delivery.claimed_until <= now)
 
@@ -197,56 +173,24 @@ def _claim(mailing: str, subject_id: int, size: int, now: datetime) -> list[Deli
     )
 
 
-class _Ledger:
-    """What happened to each delivery of a batch, written before the commit with one executemany UPDATE
-    per kind of change (the ORM's flush would send one UPDATE per row: 0.7 ms a message on SQLite)."""
-
-    def __init__(self):
-        self.rows: dict[int, dict] = {}
-
-    def finish(self, delivery_id: int, attempts: int, status: DeliveryStatus, error: str | None, *,
-               until: datetime | None = None, sent_at: datetime | None = None, message_id: str | None = None) -> None:  # fmt: skip
-        self.rows[delivery_id] = {"id": delivery_id, "attempts": attempts, "status": status, "last_error": error,
-                                  "claimed_until": until, "sent_at": sent_at, "message_id": message_id}  # fmt: skip
-
-    def release(self, delivery_id: int, until: datetime | None) -> None:
-        """Back into the queue, due at `until` (None: at once), nothing else changed."""
-        self.rows.setdefault(delivery_id, {"id": delivery_id})["claimed_until"] = until
-
-    def write(self) -> None:
-        groups: dict[tuple, list[dict]] = {}
-        for row in self.rows.values():
-            groups.setdefault(tuple(sorted(row)), []).append(row)
-        for rows in groups.values():
-            db.session.execute(sa.update(Delivery), rows)
-        self.rows = {}
-
-
-def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult, ledger: _Ledger) -> list[_Prepared]:
+def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult, ledger: handover.Ledger) -> list[handover.Prepared]:
+    """The batch's messages, built now, or left to the send loop for kinds with `prepare`."""
     if kind.prepare and batch:
         kind.prepare(batch[0].subject_id, batch)
     emails = {d.email for d in batch if d.email}
     blocked = set(db.session.scalars(sa.select(Suppression.email).where(Suppression.email.in_(emails), blocking(kind.channel))))
     prepared = []
     for delivery in batch:
-        try:
-            if not delivery.email or delivery.email in blocked:
-                raise SkipDelivery("Keine oder eine gesperrte Adresse.")
-            message = envelope(kind.render(delivery), sender=return_path(delivery))
-        except SkipDelivery as skip:
-            ledger.finish(delivery.id, delivery.attempts, DeliveryStatus.failed, f"Entfallen: {skip}")
+        item = handover.Prepared(handover.Row(delivery.id, delivery.mailing, delivery.subject_id, delivery.person_id, delivery.email, delivery.attempts))
+        if not delivery.email or delivery.email in blocked:
+            ledger.finish(delivery.id, delivery.attempts, DeliveryStatus.failed, "Entfallen: Keine oder eine gesperrte Adresse.")
             result.failed += 1
-            continue
-        except Exception as exc:  # one recipient's broken data must not stop everybody else's mail
-            logger.exception("Delivery %s of %s could not be rendered", delivery.id, delivery.mailing)
-            ledger.finish(delivery.id, delivery.attempts + 1, DeliveryStatus.failed, f"Die Nachricht konnte nicht erstellt werden: {exc}")
-            result.failed += 1
-            continue
-        prepared.append(_Prepared(delivery.id, delivery.person_id, delivery.email, delivery.attempts, message))
+        elif kind.prepare or handover.build(kind, item, delivery, result, ledger):
+            prepared.append(item)
     return prepared
 
 
-def _hold_back(batch: list[Delivery], limits: Limits, now: datetime, result: DispatchResult, ledger: _Ledger) -> list[Delivery]:
+def _hold_back(batch: list[Delivery], limits: Limits, now: datetime, result: DispatchResult, ledger: handover.Ledger) -> list[Delivery]:
     """The deliveries whose recipient domain has a token now; the others go back into the queue until
     their domain's computed turn (no attempt counted), so one slow domain does not stall the rest."""
     ready = []
@@ -275,75 +219,6 @@ def _wait_for_held_back(mailing: str, subject_id: int, limits: Limits) -> bool:
         return False
     limits.sleep((due - now).total_seconds())
     return True
-
-
-def _hard_bounce(error: TransportError, email: str | None) -> bool:
-    """Whether the server said that `email` does not exist (at RCPT, or at DATA for a message to it alone)."""
-    answer = error.refused.get((email or "").lower())
-    return bool(error.permanent and answer and (HARD_BOUNCE.search(answer) or HARD_BOUNCE_TEXT.search(answer)))
-
-
-def _failed(item: _Prepared, error: TransportError, now: datetime, result: DispatchResult, ledger: _Ledger) -> None:
-    """A refused message: retry later with backoff, or give up when permanent or tried often enough."""
-    config = current_app.config
-    attempts = item.attempts + 1
-    if error.permanent or attempts >= config["MAIL_MAX_ATTEMPTS"]:
-        ledger.finish(item.delivery_id, attempts, DeliveryStatus.failed, str(error))
-        result.failed += 1
-        if _hard_bounce(error, item.email):
-            suppress(item.email, SuppressionReason.hard_bounce, note=str(error))
-        return
-    backoff = timedelta(seconds=config["MAIL_RETRY_SECONDS"] * 2 ** (attempts - 1))
-    ledger.finish(item.delivery_id, attempts, DeliveryStatus.queued, str(error), until=now + backoff)
-    result.retry += 1
-
-
-def suppress(email: str, reason: SuppressionReason, *, channel: ConsentChannel | None = None, note: str | None = None) -> Suppression:
-    """Block `email` for bulk mail of `channel` (None: all); widens an existing block, never narrows it."""
-    existing = db.session.scalar(sa.select(Suppression).where(Suppression.email == email))
-    if existing is None:
-        existing = Suppression(email=email, reason=reason, channel=channel, note=(note or "")[:300] or None)
-        db.session.add(existing)
-        logger.info("Address %s suppressed (%s)", email, reason.value)
-    elif existing.channel is not None and existing.channel != channel:
-        existing.channel, existing.reason = None, reason
-        existing.note = (note or existing.note or "")[:300] or None
-    return existing
-
-
-def _send(transport, prepared: list[_Prepared], now: datetime, result: DispatchResult, limits: Limits,
-          errors: autopause.ErrorWindow, log: journal.Journal, ledger: _Ledger) -> list[int]:  # fmt: skip
-    """Hand the messages over; returns the ids of the people sent to. No transaction is open here."""
-    sent_to: list[int] = []
-    for index, item in enumerate(prepared):
-        try:
-            limits.pace()
-            transport.send(item.envelope, before_commit=lambda: log.handing_over(item.delivery_id, item.envelope.message_id))
-        except TransportError as error:
-            _failed(item, error, now, result, ledger)
-            result.paused = errors.failed(error)
-            if error.connection:
-                result.stopped = str(error)
-                _release(prepared[index + 1 :], now + timedelta(seconds=current_app.config["MAIL_RETRY_SECONDS"]), ledger)
-                break
-            if result.paused:
-                _release(prepared[index + 1 :], None, ledger)
-                break
-            continue
-        except BaseException:
-            # Keep what went out, free the rest for the next run, then let the error propagate.
-            _release(prepared[index:], None, ledger)
-            raise
-        errors.succeeded()
-        ledger.finish(item.delivery_id, item.attempts + 1, DeliveryStatus.sent, None, sent_at=utcnow(), message_id=item.envelope.message_id)
-        sent_to.append(item.person_id)
-        result.sent += 1
-    return [person_id for person_id in sent_to if person_id is not None]
-
-
-def _release(items: list[_Prepared], until: datetime | None, ledger: _Ledger) -> None:
-    for item in items:
-        ledger.release(item.delivery_id, until)
 
 
 def journal_directory() -> Path:
@@ -379,7 +254,7 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
     result = DispatchResult()
     limits, errors = configured_limits(), autopause.ErrorWindow.from_config(current_app.config)
     log = journal.Journal(journal_directory())
-    ledger = _Ledger()
+    ledger = handover.Ledger()
     try:
         while not result.stopped:
             if not _active(kind, mailing, subject_id):
@@ -397,7 +272,7 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
             ledger.write()
             db.session.commit()  # the claim is visible to other workers, and nothing is locked while sending
             try:
-                sent_to = _send(transport, prepared, clock, result, limits, errors, log, ledger)
+                sent_to = handover.send(handover.Run(kind, transport, clock, result, limits, errors, log, ledger), prepared)
             except BaseException:
                 ledger.write()
                 db.session.commit()

@@ -104,21 +104,39 @@ class SMTPPool:
         return cls(server_configs(config), buckets=ratelimit.buckets(), timeout=config["SMTP_TIMEOUT"], signer=signer,
                    cooldown=config.get("SMTP_SERVER_COOLDOWN", 60))  # fmt: skip
 
-    def send(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None) -> None:
+    def send(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None,
+             deferred: bool = False) -> Callable[[], None] | None:  # fmt: skip
+        """SMTPTransport.send() on the next server in turn; a server that cannot be reached gives the
+        message to the next one. With deferred=True the function returned reads the final answer."""
         item = envelope(msg)
         if self.signer is not None:
             item = self.signer.sign(item)
         failed: list[tuple[_Server, TransportError]] = []
         while (server := self._next(exclude=[s for s, _ in failed])) is not None:
             try:
-                server.transport.send(item, before_commit=before_commit)
-                return
+                answer = server.transport.send(item, before_commit=before_commit, deferred=deferred)
+                return self._answer_of(server, item, answer, before_commit) if deferred else None
             except TransportError as error:
                 if not (error.connection or error.code == 421):
                     raise  # about this message: another server would answer the same
                 self._take_out(server, error)
                 failed.append((server, error))
         raise self._none_left([error for _, error in failed])
+
+    def _answer_of(self, server: "_Server", item: Envelope, answer: Callable[[], None], before_commit) -> Callable[[], None]:
+        """The final answer of `server`; when it closes (421) or the connection breaks, the server is left
+        out and the message goes to another one, as when that happens before the end of the message."""
+
+        def finish() -> None:
+            try:
+                answer()
+            except TransportError as error:
+                if not (error.connection or error.code == 421):
+                    raise
+                self._take_out(server, error)
+                self.send(item, before_commit=before_commit)
+
+        return finish
 
     def _next(self, exclude: list[_Server]) -> _Server | None:
         """The next server in turn that is in service and has a token; waits the computed time if none has one."""

@@ -37,3 +37,16 @@ def lift_unsubscribe(email: str | None, channel: ConsentChannel) -> bool:
     db.session.flush()
     logger.info("Unsubscribe of %s for %s lifted after a new consent", email, channel.value)
     return True
+
+
+def suppress(email: str, reason: SuppressionReason, *, channel: ConsentChannel | None = None, note: str | None = None) -> Suppression:
+    """Block `email` for bulk mail of `channel` (None: all); widens an existing block, never narrows it."""
+    existing = db.session.scalar(sa.select(Suppression).where(Suppression.email == email))
+    if existing is None:
+        existing = Suppression(email=email, reason=reason, channel=channel, note=(note or "")[:300] or None)
+        db.session.add(existing)
+        logger.info("Address %s suppressed (%s)", email, reason.value)
+    elif existing.channel is not None and existing.channel != channel:
+        existing.channel, existing.reason = None, reason
+        existing.note = (note or existing.note or "")[:300] or None
+    return existing

@@ -117,15 +117,33 @@ class SMTPTransport:
         except (smtplib.SMTPException, OSError):
             return False
 
-    def send(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None) -> None:
+    def send(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None,
+             deferred: bool = False) -> Callable[[], None] | None:  # fmt: skip
         """Hand the message over; `before_commit` runs when the server has all of it but has not yet
-        been told that it is complete (see crm.mail.journal)."""
+        been told that it is complete (see crm.mail.journal).
+
+        deferred=True returns as soon as the message is out and leaves the server's final answer to
+        the function it returns (which raises TransportError like send()): the caller prepares the
+        next message while the server takes this one. Call it before anything else is sent.
+        """
         item = envelope(msg)
         if self.signer is not None:
             item = self.signer.sign(item)
         smtp = self._connection()
+        answer = self._guarded(item, lambda: _sendmail(smtp, item, before_commit))
+        if deferred:
+            return lambda: self._refused(item, self._guarded(item, answer))
+        self._refused(item, self._guarded(item, answer))
+        return None
+
+    def _refused(self, item: Envelope, refused: dict) -> None:
+        if refused:  # the others got it; the office sees the refusal in the log only
+            logger.warning("Mail %s: %s refused %s", item.message_id, self.name, refused)
+
+    def _guarded(self, item: Envelope, step: Callable):
+        """step(), with smtplib's errors told as TransportError in German."""
         try:
-            refused = _sendmail(smtp, item, before_commit)
+            return step()
         except smtplib.SMTPNotSupportedError as exc:
             raise TransportError(
                 f"Der Mailserver {self.name} nimmt keine Adressen mit Umlauten an (SMTPUTF8).", permanent=True
@@ -158,8 +176,6 @@ class SMTPTransport:
             raise TransportError(
                 f"Der Mailserver {self.name} hat die Verbindung abgebrochen: {exc}", connection=True
             ) from exc
-        if refused:  # the others got it; the office sees the refusal in the log only
-            logger.warning("Mail %s: %s refused %s", item.message_id, self.name, refused)
 
     def _after(self, error: TransportError) -> None:
         """After a refusal at RCPT the connection stays for the next message, unless the server closed it (421)."""
@@ -182,10 +198,11 @@ def _dot_stuffed(data: bytes) -> bytes:
     return b"." + data if data.startswith(b".") else data
 
 
-def _sendmail(smtp: smtplib.SMTP, item: Envelope, before_commit: Callable[[], None] | None) -> dict:
+def _sendmail(smtp: smtplib.SMTP, item: Envelope, before_commit: Callable[[], None] | None) -> Callable[[], dict]:
     """What smtplib's sendmail() does (and raises), with a hook before the DATA terminator: the server
     discards a message whose connection breaks before the final ".", and keeps one that got it.
-    Returns the refused recipients when others were accepted. The bytes have CRLF line ends already."""
+    Returns the function that reads the server's final answer and returns the refused recipients
+    when others were accepted. The bytes have CRLF line ends already."""
     smtp.ehlo_or_helo_if_needed()
     # An address with non-ASCII characters (RFC 6531) needs a server that offers SMTPUTF8.
     options = [] if item.sender.isascii() and all(a.isascii() for a in item.recipients) else ["SMTPUTF8"]
@@ -213,11 +230,15 @@ def _sendmail(smtp: smtplib.SMTP, item: Envelope, before_commit: Callable[[], No
     if before_commit:
         before_commit()
     smtp.send(b".\r\n")
-    code, reply = smtp.getreply()
-    if code != 250:
-        _reset(smtp, code)
-        raise smtplib.SMTPDataError(code, reply)
-    return refused
+
+    def answer() -> dict:
+        code, reply = smtp.getreply()
+        if code != 250:
+            _reset(smtp, code)
+            raise smtplib.SMTPDataError(code, reply)
+        return refused
+
+    return answer
 
 
 def _reset(smtp: smtplib.SMTP, code: int) -> None:
@@ -246,7 +267,8 @@ class FileTransport:
         self.directory = Path(directory)
         self.signer = signer
 
-    def send(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None) -> Path:
+    def send(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None,
+             deferred: bool = False):  # fmt: skip
         item = envelope(msg)
         if self.signer is not None:
             item = self.signer.sign(item)
@@ -256,7 +278,7 @@ class FileTransport:
         message_id = item.message_id.strip("<>").split("@")[0]
         path = self.directory / f"{utcnow():%Y%m%d-%H%M%S-%f}-{message_id}.eml"
         path.write_bytes(item.data)
-        return path
+        return (lambda: None) if deferred else path
 
     def close(self) -> None:
         pass

@@ -88,7 +88,7 @@ class CrashingTransport(SMTPTransport):
         if self.survive == 0:
             raise RuntimeError("Absturz des Arbeitsprozesses")
         self.survive -= 1
-        super().send(msg, **kwargs)
+        return super().send(msg, **kwargs)
 
 
 def test_after_a_crash_the_rest_is_sent_once(app, make, mailbox, smtp_server, sent_hook):
