@@ -113,11 +113,12 @@ def _queue(mailing: str, subject_id: int, ids) -> int:
         Delivery.mailing == mailing, Delivery.subject_id == subject_id, Delivery.person_id == Person.id
     )
     channel = _KINDS[kind_of(mailing)].channel if kind_of(mailing) in _KINDS else None
+    # Ordered, so that the deliveries go out in the order of the people (PostgreSQL would take any order).
     rows = sa.select(
         sa.literal(mailing, table.c.mailing.type), sa.literal(subject_id, table.c.subject_id.type), Person.id,
         Person.email, sa.literal(DeliveryStatus.queued, table.c.status.type), sa.literal(0, table.c.attempts.type),
         sa.literal(utcnow(), table.c.queued_at.type),
-    ).where(Person.id.in_(ids), Person.email.is_not(None), ~sa.exists(already), ~suppressed(Person.email, channel))  # fmt: skip
+    ).where(Person.id.in_(ids), Person.email.is_not(None), ~sa.exists(already), ~suppressed(Person.email, channel)).order_by(Person.id)  # fmt: skip
     columns = ["mailing", "subject_id", "person_id", "email", "status", "attempts", "queued_at"]
     stmt = insert_skipping_duplicates(table).from_select(columns, rows)
     return db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
