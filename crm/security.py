@@ -1,5 +1,5 @@
 """Access rules shared by all areas: deny by default, and signed tokens for personal links."""
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any, Callable
 
 from flask import abort, current_app, request
@@ -53,7 +53,13 @@ class TokenExpired(TokenInvalid):
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"crm.{purpose}")
+    return _serializer_for(current_app.config["SECRET_KEY"], purpose)
+
+
+@lru_cache(maxsize=64)
+def _serializer_for(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    """One serializer per key and purpose (a newsletter signs a link per recipient)."""
+    return URLSafeTimedSerializer(secret_key, salt=f"crm.{purpose}")
 
 
 def make_token(purpose: str, payload: Any) -> str:

@@ -6,6 +6,7 @@ years ago to work as well as yesterday's. It only ever withdraws consent, so a l
 no more than the recipient's own "Abmelden". The preference link can grant consent too, so it
 expires (PREFERENCES_LINK_MAX_AGE); a fresh one is offered on every unsubscribe page.
 """
+import functools
 from email.utils import parseaddr
 from urllib.parse import quote
 
@@ -23,7 +24,13 @@ PREVIEW_TOKEN = "vorschau"
 
 
 def _unsubscribe_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=UNSUBSCRIBE_SALT)
+    return _serializer_for(current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=8)
+def _serializer_for(secret_key: str) -> URLSafeSerializer:
+    """One serializer per key (a newsletter signs a link per recipient)."""
+    return URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT)
 
 
 def unsubscribe_token(person: Person, channel: ConsentChannel) -> str:

@@ -55,8 +55,9 @@ class Links:
         self.preferences = url_maker("subscription.preferences")
         self.rsvp = url_maker("rsvp.show")
         self.mailto = unsubscribe_mailto()
-        #: (person id, event id) -> invitation, for the people of the batch being sent (see load()).
-        self.invitations: dict[tuple[int, int], Invitation] = {}
+        #: (person id, event id) -> the invitation's answer token, for the people of the batch being sent
+        #: (see load(); made there, since the invitations expire at the commit before sending).
+        self.invitations: dict[tuple[int, int], str] = {}
 
     def load(self, person_ids: list[int]) -> None:
         """The invitations of these people to the announced events, in one query."""
@@ -67,15 +68,15 @@ class Links:
                 .where(Invitation.person_id.in_(person_ids), Invitation.event_id.in_(self.event_ids))
                 .options(selectinload(Invitation.event))
             )
-            self.invitations = {(i.person_id, i.event_id): i for i in rows}
+            self.invitations = {(i.person_id, i.event_id): rsvp_token(i) for i in rows}
 
     def values(self, person: Person | None, unsubscribe_token_: str | None = None) -> dict[str, str]:
         """The marker values for `person` (None: the neutral ones of the web version)."""
         values = {}
         for event_id in self.event_ids:
-            invitation = self.invitations.get((person.id, event_id)) if person is not None else None
-            values[f"rsvp:{event_id}"] = self.rsvp(rsvp_token(invitation)) if invitation else self.public[event_id]
-            values[f"rsvp-label:{event_id}"] = "Zu Ihrer Einladung" if invitation else "Mehr erfahren"
+            token = self.invitations.get((person.id, event_id)) if person is not None else None
+            values[f"rsvp:{event_id}"] = self.rsvp(token) if token else self.public[event_id]
+            values[f"rsvp-label:{event_id}"] = "Zu Ihrer Einladung" if token else "Mehr erfahren"
         values["salutation"] = person.letter_salutation if person is not None else NEUTRAL_SALUTATION
         if person is not None:
             values["unsubscribe"] = self.unsubscribe(unsubscribe_token_ or unsubscribe_token(person, ConsentChannel.newsletter))
