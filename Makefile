@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi.py
 
-.PHONY: setup run test browser imap db
+.PHONY: setup run test browser imap redis db
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -43,6 +43,13 @@ imap:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; \
 	  else echo "Bitte Debian-Paket 'dovecot-imapd' installieren (apt-get install dovecot-imapd)."; exit 1; fi; }
 
+## Debian's Redis for the engine tests (tests/engine start their own redis-server and Celery workers).
+redis:
+	@test -x /usr/bin/redis-server || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else echo "Bitte Debian-Paket 'redis-server' installieren (apt-get install redis-server)."; exit 1; fi; }
+
 ## Run the whole test suite (SQLite; set CRM_TEST_DATABASE_URL for PostgreSQL).
-test: setup browser imap
+test: setup browser imap redis
 	$(PY) -m pytest $(PYTEST_ARGS)

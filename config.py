@@ -112,6 +112,9 @@ class Config:
     #: Personal links in newsletters (preference centre): how long they work (seconds).
     PREFERENCES_LINK_MAX_AGE = env_int("PREFERENCES_LINK_MAX_AGE", 60 * 60 * 24 * 365)
 
+    #: Reverse proxies in front of the app (nginx: 1). Their X-Forwarded-For/-Proto/-Host headers then give the
+    #: client's address (consent ledger, login throttling) and the https scheme; 0 ignores them (spoofable).
+    PROXIES = env_int("PROXIES", 0)
     #: Absolute base URL for links in mails sent outside a request (CLI, workers).
     BASE_URL = env("BASE_URL", "http://127.0.0.1:5000")
     ORGANIZATION_NAME = env("ORGANIZATION_NAME", "Kommune 2.0 e. V.")
@@ -133,8 +136,14 @@ class Config:
     MAX_CONTENT_LENGTH = env_int("MAX_UPLOAD_MB", 50) * 1024 * 1024
     IMPORT_DIR = env("IMPORT_DIR", str(BASE_DIR / "instance" / "imports"))
     TASKS_INLINE = False
-    #: The embedded scheduler (crm.tasks): scheduled newsletters and resuming mailings; 0 switches it off.
+    #: The scheduler (crm.tasks): starts scheduled newsletters, queues due reminders and resumes mailings
+    #: this often; 0 switches it off. A thread of the web process, or Celery beat with the production engine.
     SCHEDULER_SECONDS = env_int("SCHEDULER_SECONDS", 30)
+    #: The production engine (crm.engine): with a broker (redis://…), background work and the scheduler run
+    #: as Celery tasks on worker processes; unset, in threads of the web process (the embedded default).
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL")
+    #: How many dispatch tasks share one mailing with Celery (each claims batches until the queue is empty).
+    CELERY_DISPATCH_TASKS = env_int("CELERY_DISPATCH_TASKS", 4)
     TIMEZONE = "Europe/Berlin"
     SHOW_OUTBOX = True
 
@@ -170,6 +179,7 @@ class TestConfig(Config):
     TASKS_INLINE = True  # background work runs at once, inside the test's transaction
     MAIL_RATE_REDIS_URL = None  # the rate tests start their own Redis
     DKIM_PRIVATE_KEY_FILE = None  # the DKIM tests make their own key
+    CELERY_BROKER_URL = None  # the engine tests (tests/engine) start their own broker and workers
     IMPORT_DIR = os.path.join(tempfile.gettempdir(), "crm-test-imports")
     MAIL_JOURNAL_DIR = tempfile.mkdtemp(prefix="crm-test-journal-")  # one per test run
 

@@ -21,6 +21,11 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     app.config.from_object(config_class)
+    if app.config["PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("crm").setLevel(logging.INFO)
 
@@ -31,6 +36,10 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     app.cli.add_command(MigrationCommands())
     csrf.init_app(app)
     login_manager.init_app(app)
+    if app.config.get("CELERY_BROKER_URL"):
+        from crm.engine.celery import init_celery
+
+        init_celery(app)
 
     from crm.errors import register_error_handlers
     from crm.security import enforce_access
@@ -60,6 +69,7 @@ def _register_blueprints(app: Flask) -> None:
     from crm.contacts.views.segments import bp as segments_bp
     from crm.dashboard.views import bp as dashboard_bp
     from crm.demo.cli import demo_cli
+    from crm.engine.health import bp as health_bp
     from crm.events.views import bp as events_bp
     from crm.events.cli import events_cli
     from crm.events.invitation_views import bp as invitations_bp
@@ -78,7 +88,7 @@ def _register_blueprints(app: Flask) -> None:
     from crm.portal.views import bp as portal_bp
 
     for blueprint in (
-        auth_bp, users_bp, dashboard_bp, mail_bp, portal_bp,
+        auth_bp, users_bp, dashboard_bp, health_bp, mail_bp, portal_bp,
         people_bp, affiliations_bp, duplicates_bp, organizations_bp, segments_bp, imports_bp, audit_bp,
         portal_office_bp, memberships_bp, events_bp, invitations_bp, reviews_bp, rsvp_bp, archive_bp,
         subscription_bp, newsletters_bp, newsletter_sending_bp,

@@ -78,7 +78,9 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
 @sa.event.listens_for(Engine, "begin")
 def _sqlite_on_begin(conn):
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN")
+        # Celery worker processes take the write lock at once (crm.engine.celery): two processes whose
+        # transactions read and then write would otherwise deadlock, and SQLite fails one of them.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_immediate") else "BEGIN")
 
 
 def str_enum(enum_cls, name: str) -> sa.Enum:

@@ -1,6 +1,7 @@
 """Throwaway databases for tests that need an empty schema (migrations, browser tests)."""
 import contextlib
 import os
+import time
 import uuid
 
 import sqlalchemy as sa
@@ -22,6 +23,21 @@ def empty_database(tmp_path):
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        try:
+            _drop(admin, name)
+        finally:
+            admin.dispose()
+
+
+def _drop(admin: sa.Engine, name: str, attempts: int = 40) -> None:
+    for attempt in range(attempts):
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except sa.exc.ProgrammingError as error:
+            # An autovacuum worker busy with the new database runs as the superuser: WITH (FORCE) may not end
+            # it ("must be a member of the role … pg_signal_backend"), but it finishes within moments.
+            if "pg_signal_backend" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.25)

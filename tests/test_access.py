@@ -20,6 +20,7 @@ ROUTES = [
     ("auth.reset_password", "GET", "/passwort-setzen/invalid-token", ALL),
     ("dashboard.root", "GET", "/", ALL),
     ("dashboard.index", "GET", "/start", STAFF),
+    ("health.health", "GET", "/health", ALL),
     ("portal.index", "GET", "/mein-bereich/", (MEMBER, OFFICE, ADMIN)),
     ("mail.index", "GET", "/outbox/", STAFF),
     ("mail.show", "GET", "/outbox/missing.eml", STAFF),

@@ -11,7 +11,7 @@ events_cli = AppGroup("events", help="Veranstaltungen: Erinnerungen und Datensch
 
 @events_cli.command("send-reminders")
 def send_reminders_command():
-    """Fällige Erinnerungen versenden (täglich per cron; jede Erinnerung höchstens einmal pro Person)."""
+    """Fällige Erinnerungen versenden (macht auch der Scheduler; jede Erinnerung höchstens einmal pro Person)."""
     events = queue_due_reminders()
     db.session.commit()
     sent = sum(deliver_now(event.id) for event in events)

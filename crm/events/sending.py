@@ -28,7 +28,7 @@ from crm.mail.render import render_mail
 from crm.mail.services import external_url
 from crm.mail.transports import TransportError, get_transport
 from crm.newsletters.links import list_unsubscribe_headers, preview_unsubscribe_url, unsubscribe_url
-from crm.tasks import run_in_background
+from crm.tasks import run_in_background, run_in_parallel
 from crm.templating import datetime_de
 
 logger = logging.getLogger(__name__)
@@ -166,8 +166,9 @@ MAILING_LABELS = {
 
 
 def deliver(event: Event) -> None:
-    """Send what is queued for the event, in the background (call after the commit)."""
-    run_in_background(deliver_now, event.id)
+    """Send what is queued for the event, in the background (call after the commit); with Celery several
+    workers share it."""
+    run_in_parallel(deliver_now, event.id)
 
 
 def deliver_now(event_id: int) -> int:
@@ -276,12 +277,22 @@ def queue_due_reminders(now=None) -> list[Event]:
     for event in db.session.scalars(sa.select(Event).where(live, sa.or_(open_soon, starts_soon))):
         new = 0
         if event.rsvp_deadline and now < event.rsvp_deadline <= now + timedelta(days=config["REMINDER_OPEN_DAYS"]):
-            new += queue_reminder(event, REMINDER_OPEN)
+            new += _queue_if_possible(event, REMINDER_OPEN)
         if now < event.starts_at <= now + timedelta(days=config["REMINDER_UPCOMING_DAYS"]):
-            new += queue_reminder(event, REMINDER_UPCOMING)
+            new += _queue_if_possible(event, REMINDER_UPCOMING)
         if new:
             touched.append(event)
     return touched
+
+
+def _queue_if_possible(event: Event, kind: str) -> int:
+    # The scheduler runs this every few seconds: one event whose reminder no longer fits (over before its
+    # deadline) must not stop the reminders of all the others.
+    try:
+        return queue_reminder(event, kind)
+    except ValidationFailed as refused:
+        logger.info("No automatic reminder %s for event %s: %s", kind, event.id, refused.message)
+        return 0
 
 
 # --- cancel or move ---------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from crm.mail.models import Delivery, DeliveryStatus, Suppression, blocking, sup
 from crm.mail.ratelimit import Limits, limits as configured_limits
 from crm.mail.transports import Envelope, get_transport
 from crm.mail.suppressions import suppress  # noqa: F401 - the pipeline's interface
-from crm.tasks import run_in_background
+from crm.tasks import run_in_parallel
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +124,10 @@ def _queue(mailing: str, subject_id: int, ids) -> int:
     return db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
 
 
-def dispatch_later(mailing: str, subject_id: int) -> None:
-    """Send the queued rows in the background (at once in tests)."""
-    run_in_background(dispatch, mailing, subject_id)
+def dispatch_later(mailing: str, subject_id: int, *, expires: float | None = None) -> None:
+    """Send the queued rows in the background: a thread, or with Celery several dispatch tasks that share
+    the mailing (dropped if no worker starts them within `expires` seconds); at once in tests."""
+    run_in_parallel(dispatch, mailing, subject_id, expires=expires)
 
 
 # --- dispatching ------------------------------------------------------------------------------------------------
@@ -316,14 +317,31 @@ def pending(now: datetime | None = None) -> list[tuple[str, int]]:
     return [tuple(row) for row in db.session.execute(stmt.distinct())]
 
 
+def _sendable(now: datetime | None = None) -> list[tuple[str, int]]:
+    """pending(), without mailings of a kind this process has no renderer for."""
+    found = []
+    for mailing, subject_id in pending(now):
+        if kind_of(mailing) in _KINDS:
+            found.append((mailing, subject_id))
+        else:
+            logger.warning("No renderer for mailing %s; left queued", mailing)
+    return found
+
+
 def dispatch_pending(now: datetime | None = None) -> DispatchResult:
     """Resume everything that waits (after a crash, or retries that are due): for `flask mail dispatch`."""
     total = DispatchResult()
-    for mailing, subject_id in pending(now):
-        if kind_of(mailing) not in _KINDS:
-            logger.warning("No renderer for mailing %s; left queued", mailing)
-            continue
+    for mailing, subject_id in _sendable(now):
         result = dispatch(mailing, subject_id, now=now)
         total.sent, total.failed, total.retry = total.sent + result.sent, total.failed + result.failed, total.retry + result.retry
         total.stopped = total.stopped or result.stopped
     return total
+
+
+def dispatch_pending_later(*, expires: float | None = None) -> int:
+    """Hand every mailing that waits to the background workers (the scheduler's round with Celery);
+    returns how many mailings."""
+    mailings = _sendable()
+    for mailing, subject_id in mailings:
+        dispatch_later(mailing, subject_id, expires=expires)
+    return len(mailings)

@@ -9,6 +9,7 @@ announced events in a few queries, so a batch of 100 costs no query per recipien
 message_for() in crm.newsletters.sending builds the same message the slow way with EmailMessage;
 it sends test mails, and tests/newsletters/test_mailer.py proves the two give the same message.
 """
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -160,14 +161,22 @@ class Mailer:
         return Envelope(self.envelope_sender, (email,), self.template.render(personal, message_id), message_id)
 
 
-#: The mailer per newsletter of this process, renewed when the newsletter is started again.
-_MAILERS: dict[int, Mailer] = {}
+#: The mailers of this thread, one per newsletter, renewed when the newsletter is started again. Per thread:
+#: a mailer holds the batch it prepared, and two dispatch threads of one process (the embedded engine) may
+#: work on the same newsletter at once.
+_LOCAL = threading.local()
+
+
+def _mailers() -> dict[int, Mailer]:
+    if not hasattr(_LOCAL, "mailers"):
+        _LOCAL.mailers = {}
+    return _LOCAL.mailers
 
 
 def mailer_for(newsletter: Newsletter) -> Mailer:
-    mailer = _MAILERS.get(newsletter.id)
+    mailer = _mailers().get(newsletter.id)
     if mailer is None or mailer.started_at != newsletter.started_at:
-        mailer = _MAILERS[newsletter.id] = Mailer(newsletter)
+        mailer = _mailers()[newsletter.id] = Mailer(newsletter)
     return mailer
 
 
@@ -175,17 +184,17 @@ def prepare(newsletter_id: int, batch: list[Delivery]) -> None:
     """Load what the batch's messages need: its people with their roles, and their invitations."""
     newsletter = db.session.get(Newsletter, newsletter_id)
     if newsletter is None:
-        _MAILERS.pop(newsletter_id, None)
+        _mailers().pop(newsletter_id, None)
         return
     mailer_for(newsletter).load([d.person_id for d in batch if d.person_id is not None])
 
 
 def render_delivery(delivery: Delivery) -> Envelope:
     """The pipeline's renderer: the frozen newsletter, finished for the delivery's person."""
-    mailer = _MAILERS.get(delivery.subject_id)
+    mailer = _mailers().get(delivery.subject_id)
     if mailer is None or delivery.person_id not in mailer.people:  # not prepared as part of a batch
         prepare(delivery.subject_id, [delivery])
-        mailer = _MAILERS.get(delivery.subject_id)
+        mailer = _mailers().get(delivery.subject_id)
     person = mailer.people.get(delivery.person_id) if mailer else None
     if mailer is None or person is None:
         raise pipeline.SkipDelivery("Newsletter oder Person gibt es nicht mehr.")

@@ -29,7 +29,7 @@ from crm.mail.models import Delivery, DeliveryStatus, suppressed
 from crm.mail.services import external_url
 from crm.newsletters.models import Newsletter, NewsletterStatus
 from crm.newsletters.render import Compiled, compile_newsletter, missing_parts, personalize
-from crm.tasks import run_in_background
+from crm.tasks import run_in_parallel
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +181,8 @@ def cancel(newsletter: Newsletter, *, actor) -> int:
 
 
 def deliver(newsletter: Newsletter) -> None:
-    """Send what is queued, in the background (call after the commit)."""
-    run_in_background(deliver_now, newsletter.id)
+    """Send what is queued, in the background (call after the commit); with Celery several workers share it."""
+    run_in_parallel(deliver_now, newsletter.id)
 
 
 def deliver_now(newsletter_id: int) -> pipeline.DispatchResult:
@@ -191,7 +191,8 @@ def deliver_now(newsletter_id: int) -> pipeline.DispatchResult:
 
 def finish_if_done(newsletter_id: int) -> None:
     """A sending newsletter with nothing left in the queue is sent."""
-    newsletter = db.session.get(Newsletter, newsletter_id)
+    # Locked: the dispatch tasks that share a newsletter may finish at the same moment; one marks it sent.
+    newsletter = db.session.get(Newsletter, newsletter_id, with_for_update=True, populate_existing=True)
     if newsletter is None or newsletter.status != NewsletterStatus.sending:
         return
     waiting = sa.select(Delivery.id).where(
