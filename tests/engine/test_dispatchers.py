@@ -26,10 +26,11 @@ class MeetingTransport:
         self.inner, self.meeting, self.met = get_transport(), meeting, False
 
     def send(self, envelope, **options):
-        self.inner.send(envelope, **options)
+        answer = self.inner.send(envelope, **options)
         if not self.met:
             self.met = True
             self.meeting.wait(timeout=PATIENCE)
+        return answer
 
     def close(self):
         self.inner.close()
