@@ -18,6 +18,7 @@ the journal write and the terminator leaves one message recorded as sent that th
 took; a machine that never comes back cannot replay its journal, and its last batch (at most
 MAIL_BATCH_SIZE messages) may go out twice when its claim runs out.
 """
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -68,6 +69,19 @@ class Orphan:
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
         os.close(self.fd)
+
+
+@contextlib.contextmanager
+def taking_over(directory: Path):
+    """One process of the machine at a time takes over orphans; the others wait until it has recorded them.
+    A process that skipped an orphan another one was still recording would claim its rows and send them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / "recover.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def orphans(directory: Path) -> list[Orphan]:

@@ -231,17 +231,18 @@ def journal_directory() -> Path:
 def recover() -> int:
     """Record as sent what killed processes of this machine handed over (their journals); returns how many."""
     recovered = 0
-    for orphan in journal.orphans(journal_directory()):
-        for delivery_id, message_id in orphan.entries.items():
-            recovered += db.session.execute(
-                sa.update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.queued)
-                .values(status=DeliveryStatus.sent, sent_at=utcnow(), message_id=message_id or None, claimed_until=None,
-                        attempts=Delivery.attempts + 1, last_error=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount  # fmt: skip
-        db.session.commit()
-        orphan.remove()
+    with journal.taking_over(journal_directory()):
+        for orphan in journal.orphans(journal_directory()):
+            for delivery_id, message_id in orphan.entries.items():
+                recovered += db.session.execute(
+                    sa.update(Delivery)
+                    .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.queued)
+                    .values(status=DeliveryStatus.sent, sent_at=utcnow(), message_id=message_id or None, claimed_until=None,
+                            attempts=Delivery.attempts + 1, last_error=None)
+                    .execution_options(synchronize_session=False)
+                ).rowcount  # fmt: skip
+            db.session.commit()
+            orphan.remove()
     if recovered:
         logger.warning("%s messages handed over by a killed process recorded as sent", recovered)
     return recovered

@@ -1,9 +1,12 @@
 """A sending process killed after handing messages over and before recording them: the next run
 finds its journal, records those messages as sent, and sends only the rest."""
+import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -82,3 +85,30 @@ def test_an_entry_only_records_rows_still_queued(make, sent_hook, app):  # noqa:
 
 def test_journals_are_kept_apart_per_database(tmp_path):
     assert journal.directory_for(tmp_path, "sqlite:///a.sqlite") != journal.directory_for(tmp_path, "postgresql://h/b")
+
+
+def test_a_run_waits_while_another_process_takes_over_an_orphan(make, mailbox, sent_hook, app):  # noqa: F811
+    people = [make.person() for _ in range(3)]
+    pipeline.queue(MAILING, 1, [p.id for p in people])
+    db.session.commit()
+    handed_over = {deliveries()[0].id: "<a@example.org>"}
+    directory = pipeline.journal_directory()
+    killed_writer(directory, handed_over)
+    taken = threading.Event()
+
+    def other_process():
+        """Takes the orphan over, and dies before it recorded anything: the orphan is left as it was."""
+        with journal.taking_over(directory):
+            [orphan] = journal.orphans(directory)
+            taken.set()
+            time.sleep(0.5)  # meanwhile the run below asks for orphans and must wait, not claim the rows
+            os.close(orphan.fd)
+
+    thread = threading.Thread(target=other_process)
+    thread.start()
+    taken.wait(timeout=30)
+    result = pipeline.dispatch(MAILING, 1)
+    thread.join(timeout=30)
+
+    assert result.sent == 2
+    assert addresses(mailbox) == sorted(p.email for p in people[1:]), "the message handed over was sent again"
