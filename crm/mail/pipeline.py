@@ -231,6 +231,7 @@ def journal_directory() -> Path:
 def recover() -> int:
     """Record as sent what killed processes of this machine handed over (their journals); returns how many."""
     recovered = 0
+    db.session.commit()  # wait for the lock with no transaction open: the process holding it may need to write
     with journal.taking_over(journal_directory()):
         for orphan in journal.orphans(journal_directory()):
             for delivery_id, message_id in orphan.entries.items():
