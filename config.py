@@ -127,6 +127,7 @@ class Config:
     RSVP_LINK_MAX_AGE = env_int("RSVP_LINK_MAX_AGE", 60 * 60 * 24 * 400)  # event answers; also end with the event
     REMINDER_OPEN_DAYS = env_int("REMINDER_OPEN_DAYS", 3)  # remind open invitations this long before the deadline
     REMINDER_UPCOMING_DAYS = env_int("REMINDER_UPCOMING_DAYS", 2)  # remind participants this long before the start
+    REMINDER_QUIET_HOURS = env_int("REMINDER_QUIET_HOURS", 24)  # no automatic reminder this soon after the invitation or answer
     PASSWORD_MIN_LENGTH = 10
     LOGIN_THROTTLE_LIMIT = env_int("LOGIN_THROTTLE_LIMIT", 5)  # failures per window
     LOGIN_THROTTLE_WINDOW = env_int("LOGIN_THROTTLE_WINDOW", 15 * 60)  # seconds

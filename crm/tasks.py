@@ -53,7 +53,10 @@ def run_in_background(func: Callable, *args, expires: float | None = None) -> No
     celery = app.extensions.get("celery")
     if celery is not None:
         name = task_name(func)
-        celery.send_task(RUN_TASK, args=(name, *args), expires=expires, shadow=name)  # the logs name the function
+        try:
+            celery.send_task(RUN_TASK, args=(name, *args), expires=expires, shadow=name)  # the logs name the function
+        except Exception:  # the broker is down: the work is in the database, and beat's next round resumes mailings
+            logger.exception("Task %s could not be sent to the broker", name)
         return
 
     def target():

@@ -36,3 +36,22 @@ def test_an_event_whose_reminder_no_longer_fits_does_not_stop_the_others(make):
 
     assert queue_due_reminders() == [due]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Delivery).where(Delivery.mailing == REMINDER_OPEN)) == 1
+
+
+def test_no_automatic_reminder_right_after_the_invitation_or_the_answer(make):
+    """The round runs every few seconds: someone invited (or who accepted) an hour ago is reminded in a
+    later round, not minutes after the mail they just got."""
+    from crm.events.models import InvitationStatus
+    from crm.events.sending import REMINDER_UPCOMING
+
+    event = make.event(starts_at=utcnow() + timedelta(days=1), rsvp_deadline=utcnow() + timedelta(hours=20))
+    fresh = make.invitation(event=event, sent_at=utcnow() - timedelta(hours=1))
+    earlier = make.invitation(event=event, sent_at=utcnow() - timedelta(days=3))
+    just_accepted = make.invitation(event=event, status=InvitationStatus.accepted, responded_at=utcnow() - timedelta(minutes=5))
+    accepted = make.invitation(event=event, status=InvitationStatus.accepted, responded_at=utcnow() - timedelta(days=2))
+
+    queue_due_reminders()
+
+    queued = set(db.session.execute(sa.select(Delivery.mailing, Delivery.person_id)))
+    assert queued == {(REMINDER_OPEN, earlier.person_id), (REMINDER_UPCOMING, accepted.person_id)}
+    assert (REMINDER_OPEN, fresh.person_id) not in queued and (REMINDER_UPCOMING, just_accepted.person_id) not in queued

@@ -6,7 +6,7 @@ key sends each at most once per person: an invitation, each reminder, each chang
 The confirmation of an answer is personal and goes out directly, each time someone answers.
 """
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -249,8 +249,12 @@ def _send_now(msg) -> None:
         transport.close()
 
 
-def queue_reminder(event: Event, kind: str) -> int:
-    """Queue a reminder (once per person, however often asked); returns how many are new."""
+def queue_reminder(event: Event, kind: str, *, settled_before: datetime | None = None) -> int:
+    """Queue a reminder (once per person, however often asked); returns how many are new.
+
+    settled_before: leave out people invited (open reminder) or who answered (participants) after this
+    time; the scheduler's reminders do, so that nobody gets a reminder minutes after the invitation
+    or their own answer (they get it in a later round, while it is still due)."""
     if kind == REMINDER_OPEN:
         if reason := closed_reason(event):
             raise ValidationFailed(None, f"Keine Erinnerung möglich: {reason}")
@@ -262,6 +266,9 @@ def queue_reminder(event: Event, kind: str) -> int:
     else:
         raise ValueError(kind)
     people = sa.select(Invitation.person_id).where(Invitation.event_id == event.id, Invitation.status == status)
+    if settled_before is not None:
+        since = Invitation.sent_at if kind == REMINDER_OPEN else Invitation.responded_at
+        people = people.where(sa.or_(since.is_(None), since <= settled_before))
     return pipeline.queue(kind, event.id, people)
 
 
@@ -273,23 +280,24 @@ def queue_due_reminders(now=None) -> list[Event]:
     live = Event.status.not_in([EventStatus.cancelled, EventStatus.done])
     open_soon = sa.and_(Event.rsvp_deadline > now, Event.rsvp_deadline <= now + timedelta(days=config["REMINDER_OPEN_DAYS"]))
     starts_soon = sa.and_(Event.starts_at > now, Event.starts_at <= now + timedelta(days=config["REMINDER_UPCOMING_DAYS"]))
+    settled_before = now - timedelta(hours=config["REMINDER_QUIET_HOURS"])
     touched = []
     for event in db.session.scalars(sa.select(Event).where(live, sa.or_(open_soon, starts_soon))):
         new = 0
         if event.rsvp_deadline and now < event.rsvp_deadline <= now + timedelta(days=config["REMINDER_OPEN_DAYS"]):
-            new += _queue_if_possible(event, REMINDER_OPEN)
+            new += _queue_if_possible(event, REMINDER_OPEN, settled_before)
         if now < event.starts_at <= now + timedelta(days=config["REMINDER_UPCOMING_DAYS"]):
-            new += _queue_if_possible(event, REMINDER_UPCOMING)
+            new += _queue_if_possible(event, REMINDER_UPCOMING, settled_before)
         if new:
             touched.append(event)
     return touched
 
 
-def _queue_if_possible(event: Event, kind: str) -> int:
+def _queue_if_possible(event: Event, kind: str, settled_before: datetime) -> int:
     # The scheduler runs this every few seconds: one event whose reminder no longer fits (over before its
     # deadline) must not stop the reminders of all the others.
     try:
-        return queue_reminder(event, kind)
+        return queue_reminder(event, kind, settled_before=settled_before)
     except ValidationFailed as refused:
         logger.info("No automatic reminder %s for event %s: %s", kind, event.id, refused.message)
         return 0

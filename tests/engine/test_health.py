@@ -48,3 +48,15 @@ def test_the_embedded_default_has_no_broker_to_check(client):
     response = client.get("/health")  # anonymous: no login needed
     assert response.status_code == 200
     assert response.get_json() == {"database": "ok", "broker": "nicht konfiguriert"}
+
+
+def test_work_for_a_broker_that_is_down_is_logged_not_a_500(make_app, caplog):
+    """The view has committed the work (queued deliveries, an import job): the scheduler's next round
+    resumes mailings once the broker is back, so the request must not fail."""
+    from crm.mail.pipeline import dispatch
+    from crm.tasks import run_in_background
+
+    app = make_app(CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0", TASKS_INLINE=False)
+    with app.app_context():
+        run_in_background(dispatch, "newsletter", 1)
+    assert "could not be sent to the broker" in caplog.text
