@@ -19,6 +19,7 @@ engine=… db=… recipients=… msgs_per_s=… raw_msgs_per_s=… ratio=… pea
 import argparse
 import multiprocessing
 import os
+import queue
 import smtplib
 import sys
 import tempfile
@@ -238,6 +239,18 @@ def _embedded(url: str, port: int, newsletter_id: int, out) -> None:
     out.put((queued, seconds, peak_rss_mb()))
 
 
+def result_of(out, process):
+    """What `process` put into `out`; raises if it died first (a newsletter that cannot be started)."""
+    while True:
+        try:
+            value = out.get(timeout=1)
+            process.join()
+            return value
+        except queue.Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"The starting process ended with {process.exitcode} before it reported")
+
+
 def embedded(url: str, sink: Sink, newsletter_id: int) -> tuple[float, float]:
     """(messages per second, peak RSS in MB) of the whole send on the embedded engine."""
     context = multiprocessing.get_context("spawn")
@@ -245,8 +258,7 @@ def embedded(url: str, sink: Sink, newsletter_id: int) -> tuple[float, float]:
     process = context.Process(target=_embedded, args=(url, sink.port, newsletter_id, out))
     sink.reset()
     process.start()
-    queued, seconds, rss = out.get()
-    process.join()
+    queued, seconds, rss = result_of(out, process)
     assert sink.count == queued, f"{sink.count} received, {queued} queued"
     return queued / seconds, rss
 

@@ -79,7 +79,7 @@ def _start(url: str, broker: str, smtp_port: int, newsletter_id: int, out) -> No
 
 def celery_run(url: str, sink, newsletter_id: int, samples: Path, raw_count: int) -> tuple[float, float, float]:
     """(raw msgs/s over WORKERS connections, full path msgs/s, peak worker RSS in MB)."""
-    from benchmarks.send import raw_ceiling
+    from benchmarks.send import raw_ceiling, result_of
     from crm.mail.models import Delivery, DeliveryStatus
     from crm.newsletters.sending import MAILING
 
@@ -99,8 +99,7 @@ def celery_run(url: str, sink, newsletter_id: int, samples: Path, raw_count: int
         start = time.perf_counter()
         starter = context.Process(target=_start, args=(url, redis.url, sink.port, newsletter_id, out))
         starter.start()
-        queued = out.get()
-        starter.join()
+        queued = result_of(out, starter)
         waiting = sa.select(sa.func.count()).where(
             Delivery.__table__.c.mailing == MAILING, Delivery.__table__.c.subject_id == newsletter_id,
             Delivery.__table__.c.status == DeliveryStatus.queued.value,
