@@ -71,6 +71,11 @@ def academic_salutation(title: str | None, salutation) -> str | None:
     return None
 
 
+def full_name(title, first_name, last_name) -> str:
+    """ "Dr. Anna Beispiel": title, first and last name, as far as they are known."""
+    return " ".join(p for p in (title, first_name, last_name) if p)
+
+
 def letter_salutation(salutation, title, first_name, last_name, position=None) -> str:
     """The opening line of a letter or mail, without the trailing comma."""
     if _is_gendered(salutation) and last_name:
@@ -87,7 +92,7 @@ def letter_salutation(salutation, title, first_name, last_name, position=None) -
 
 def address_lines(salutation, title, first_name, last_name, position=None) -> list[str]:
     """The person lines of a postal address: ["Herrn Bürgermeister", "Michael Dreier"]."""
-    name = " ".join(p for p in (title, first_name, last_name) if p)
+    name = full_name(title, first_name, last_name)
     if not _is_gendered(salutation):
         return [name]
     first = "Frau" if _is_female(salutation) else "Herrn"

@@ -9,7 +9,7 @@ original. The rules:
   retrying). The delivery becomes `bounced`, last_error says why in German.
 - Only a failed status that says the address itself does not or cannot exist (5.1.1 unknown mailbox,
   5.1.2 unknown domain, 5.1.3 bad syntax, 5.1.6 moved away, 5.1.10 recipient not found;
-  pipeline.HARD_BOUNCE_STATUS, the same codes as for refusals while sending) suppresses the address
+  handover.HARD_BOUNCE_STATUS, the same codes as for refusals while sending) suppresses the address
   for all bulk mail. A full mailbox (5.2.2), a policy refusal
   (5.7.1) or a server problem may pass, and 5.1.7/5.1.8 are about our sender, not the recipient:
   those mark the delivery bounced and the next mailing tries again.

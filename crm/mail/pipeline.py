@@ -30,11 +30,11 @@ from crm.contacts.models import Person
 from crm.extensions import db, utcnow
 from crm.contacts.models import ConsentChannel
 from crm.mail import autopause, handover, journal
-from crm.mail.handover import HARD_BOUNCE, HARD_BOUNCE_STATUS, SkipDelivery  # noqa: F401 - the pipeline's interface
+from crm.mail.handover import SkipDelivery  # noqa: F401 - the renderers raise pipeline.SkipDelivery
 from crm.mail.models import Delivery, DeliveryStatus, Suppression, blocking, suppressed
 from crm.mail.ratelimit import Limits, limits as configured_limits
 from crm.mail.transports import Envelope, get_transport
-from crm.mail.suppressions import suppress  # noqa: F401 - the pipeline's interface
+from crm.mail.suppressions import suppress  # noqa: F401 - callers suppress through the pipeline
 from crm.tasks import run_in_parallel
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from crm.contacts.models import Affiliation, ConsentChannel, Person
-from crm.contacts.salutation import letter_salutation
+from crm.contacts.salutation import full_name, letter_salutation
 from crm.events.links import rsvp_token
 from crm.events.models import Invitation
 from crm.extensions import db
@@ -100,11 +100,10 @@ class Recipient:
     last_name: str | None
     newsletter_consent: bool | None
     position: str | None = None  # of the primary current role, as in Person.letter_salutation
-    has_role: bool = False
 
     @property
     def full_name(self) -> str:
-        return " ".join(p for p in (self.title, self.first_name, self.last_name) if p)
+        return full_name(self.title, self.first_name, self.last_name)
 
     @property
     def letter_salutation(self) -> str:
@@ -148,10 +147,11 @@ class Mailer:
             .where(Affiliation.person_id.in_(person_ids), Affiliation.is_current)
             .order_by(Affiliation.person_id, *Person.affiliations.property.order_by)  # as Person.primary_affiliation
         )
+        primary: dict[int, str | None] = {}
         for person_id, position in db.session.execute(roles):
-            recipient = self.people[person_id]
-            if not recipient.has_role:
-                recipient.position, recipient.has_role = position, True
+            primary.setdefault(person_id, position)  # the first in that order
+        for person_id, position in primary.items():
+            self.people[person_id].position = position
         self.links.load(person_ids)
 
     def envelope(self, person: "Person | Recipient", email: str) -> Envelope:

@@ -26,7 +26,6 @@ from crm.extensions import db, utcnow
 from crm.mail import pipeline
 from crm.mail.message import build_message, recipient, sender_domain
 from crm.mail.models import Delivery, DeliveryStatus, suppressed
-from crm.mail.services import external_url
 from crm.newsletters.models import Newsletter, NewsletterStatus
 from crm.newsletters.render import Compiled, compile_newsletter, missing_parts, personalize
 from crm.tasks import run_in_parallel

@@ -7,7 +7,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-import crm.newsletters.sending  # noqa: F401  (registers the newsletter renderer with the mail pipeline)
 from crm.auth.forms import EmptyForm
 from crm.errors import submitted
 from crm.events.forms import MoveForm

@@ -8,13 +8,12 @@ import textwrap
 import threading
 import time
 
-import pytest
 import sqlalchemy as sa
 
 from crm.extensions import db
 from crm.mail import journal, pipeline
 from crm.mail.models import Delivery, DeliveryStatus
-from tests.events.test_pipeline import MAILING, addresses, deliveries, sent_hook  # noqa: F401 - fixture
+from tests.events.test_pipeline import MAILING, addresses, deliveries
 
 WRITER = textwrap.dedent(
     """
@@ -43,7 +42,7 @@ def killed_writer(directory, entries: dict[int, str]) -> None:
     process.wait(timeout=10)
 
 
-def test_a_killed_run_is_recorded_and_the_rest_sent_once(make, mailbox, sent_hook, app):  # noqa: F811
+def test_a_killed_run_is_recorded_and_the_rest_sent_once(make, mailbox, sent_hook, app):
     people = [make.person() for _ in range(5)]
     pipeline.queue(MAILING, 1, [p.id for p in people])
     db.session.commit()
@@ -71,7 +70,7 @@ def test_the_journal_of_a_living_run_is_left_alone(make, app, tmp_path):
     assert not living.path.exists()
 
 
-def test_an_entry_only_records_rows_still_queued(make, sent_hook, app):  # noqa: F811
+def test_an_entry_only_records_rows_still_queued(make, sent_hook, app):
     person = make.person()
     pipeline.queue(MAILING, 2, [person.id])
     db.session.commit()
@@ -87,7 +86,7 @@ def test_journals_are_kept_apart_per_database(tmp_path):
     assert journal.directory_for(tmp_path, "sqlite:///a.sqlite") != journal.directory_for(tmp_path, "postgresql://h/b")
 
 
-def test_a_run_waits_while_another_process_takes_over_an_orphan(make, mailbox, sent_hook, app):  # noqa: F811
+def test_a_run_waits_while_another_process_takes_over_an_orphan(make, mailbox, sent_hook, app):
     people = [make.person() for _ in range(3)]
     pipeline.queue(MAILING, 1, [p.id for p in people])
     db.session.commit()

@@ -7,8 +7,8 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
-from crm.extensions import db, utcnow
-from crm.mail.models import Delivery, DeliveryStatus
+from crm.extensions import db
+from crm.mail.models import Delivery
 from crm.newsletters import sending
 from crm.newsletters.models import NewsletterStatus
 from tests.conftest import free_port

@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 from crm.demo.loader import load_demo
-from crm.extensions import db
 from crm.newsletters.models import BlockKind, Newsletter
 from crm.newsletters.render import personalize
 from crm.newsletters.sending import audience, frozen, problems, values_for

@@ -111,7 +111,7 @@ class Person(db.Model):
 
     @property
     def full_name(self) -> str:
-        return " ".join(p for p in (self.title, self.first_name, self.last_name) if p)
+        return salutation_rules.full_name(self.title, self.first_name, self.last_name)
 
     @property
     def audit_label(self) -> str:
