@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from benchmarks.memory import peak_rss_mb
+from benchmarks.memory import cpu_seconds, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,12 +143,23 @@ def run_import(url: str, rows: int) -> None:
         job.status = ImportStatus.importing
         db.session.commit()
         rss_before = peak_rss_mb()
+        server = _server_pid()  # the import's connection: the pool hands this thread the same one
+        cpu_before, server_before = cpu_seconds(), cpu_seconds(server)
         start = time.perf_counter()
         run_job(job.id, actor.id, False)
         seconds = time.perf_counter() - start
+        cpu, server_cpu = cpu_seconds() - cpu_before, cpu_seconds(server) - server_before
     peak = peak_rss_mb()
-    print(json.dumps({"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds,
-                      "peak_rss_mb": peak, "rss_before_mb": rss_before}))  # fmt: skip
+    print(json.dumps({"rows": rows, "seconds": seconds, "rows_per_second": rows / seconds, "peak_rss_mb": peak,
+                      "rss_before_mb": rss_before, "cpu_seconds": cpu, "server_cpu_seconds": server_cpu}))  # fmt: skip
+
+
+def _server_pid() -> int | None:
+    """The process id of the PostgreSQL backend serving this session (None on SQLite)."""
+    from crm.extensions import db
+
+    connection = db.session.connection()
+    return connection.connection.dbapi_connection.info.backend_pid if connection.dialect.name == "postgresql" else None
 
 
 def main() -> None:
@@ -186,7 +197,8 @@ def main() -> None:
             continue
         figures = measure_import(url, args.rows)
         print(f"{'Import ' + format(args.rows, ',') + ' CSV-Zeilen':<34} {figures['rows_per_second']:7.0f} Zeilen/s   "
-              f"{figures['seconds']:.0f} s   Spitzen-RSS {figures['peak_rss_mb']:.0f} MB")  # fmt: skip
+              f"{figures['seconds']:.0f} s   Spitzen-RSS {figures['peak_rss_mb']:.0f} MB   CPU: Python {figures['cpu_seconds']:.1f} s"
+              + (f", PostgreSQL {figures['server_cpu_seconds']:.1f} s" if figures["server_cpu_seconds"] else ""))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Not resource.getrusage(RUSAGE_SELF).ru_maxrss: Linux carries that figure across 
 process started from a large parent reports the parent's peak. VmHWM in /proc is the peak of the
 process's own memory since it started its program.
 """
+import os
 from pathlib import Path
 
 
@@ -16,3 +17,12 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     except FileNotFoundError:
         pass
     return 0.0
+
+
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User and system CPU time the process has used so far (0 when it is gone or not on this machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

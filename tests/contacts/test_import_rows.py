@@ -194,6 +194,24 @@ def test_organization_is_matched_by_ags_even_under_another_name(db, make, office
     assert [(a.organization_id, a.position) for a in carla.affiliations] == [(koeln.id, "Oberbürgermeisterin")]
 
 
+def test_two_rows_filling_the_same_empty_organization_field_keep_the_first_value(db, make, office):
+    """Both rows are planned before either is written; the second finds the city filled and leaves it."""
+    verband = make.organization(name="Digitalverband Ost", city=None)
+
+    outcome = run_import(db, office, csv_file(
+        "Nachname;E-Mail;Organisation;Ort",
+        "Ahrens;ahrens@example.org;Digitalverband Ost;Leipzig",
+        "Busch;busch@example.org;Digitalverband Ost;Dresden",
+    ))  # fmt: skip
+
+    assert outcome.counts == counts(update=0, create=2)
+    assert db.session.get(Organization, verband.id, populate_existing=True).city == "Leipzig"
+    changes = db.session.scalars(sa.select(AuditLog.changes).where(
+        AuditLog.entity_type == "organizations", AuditLog.entity_id == verband.id, AuditLog.action == "update"
+    )).all()  # fmt: skip
+    assert changes == [{"city": [None, "Leipzig"]}]
+
+
 @pytest.mark.parametrize("written", ["stadt münchen", "STADT MUENCHEN", "Stadt  München"])
 def test_organization_is_matched_by_name_ignoring_case_and_umlaut_spelling(db, make, office, written):
     muenchen = make.organization(name="Stadt München")

@@ -46,8 +46,10 @@ def write_batch(importer, plans) -> None:
     for plan in plans:
         if plan.action in ("unchanged", "error"):
             continue
-        if plan.creates_person and (plan.organization is not None or not plan.org_key or _org_id(importer, plan)):
-            fresh.append(plan)  # nothing to write one by one (its organization exists, or an earlier row created it)
+        if plan.creates_person and not plan.org_changes and (
+            plan.organization is not None or not plan.org_key or _org_id(importer, plan)
+        ):
+            fresh.append(plan)  # nothing to write one by one (its organization exists as it is, or an earlier row created it)
             continue
         try:
             with db.session.begin_nested():
@@ -85,10 +87,12 @@ def _organization(importer, plan) -> Organization | None:
 def _write_organization(importer, plan) -> None:
     values = plan.values
     if plan.organization is not None:
-        if plan.org_changes:
-            organization = _organization(importer, plan)
-            update_organization(organization, plan.org_changes, actor=importer.actor)
-            if "city" in plan.org_changes:
+        organization = _organization(importer, plan) if plan.org_changes else None
+        # Only what is still empty: an earlier row of the file may have filled it since it was planned.
+        changes = {name: value for name, value in plan.org_changes.items() if not getattr(organization, name)}
+        if changes:
+            update_organization(organization, changes, actor=importer.actor)
+            if "city" in changes:
                 _know_city(importer, organization)
         return
     if not plan.org_key or _org_id(importer, plan) is not None:
