@@ -194,7 +194,8 @@ class SMTPTransport:
 def _dot_stuffed(data: bytes) -> bytes:
     """A line that starts with "." gets a second one (RFC 5321 4.5.2), as smtplib does with a regular
     expression that costs a quarter of a millisecond per newsletter; bytes.replace costs a hundredth."""
-    data = data.replace(b"\n.", b"\n..")
+    if b"\n." in data:  # (finding none is much cheaper than copying 30 KB)
+        data = data.replace(b"\n.", b"\n..")
     return b"." + data if data.startswith(b".") else data
 
 
@@ -206,6 +207,28 @@ def _sendmail(smtp: smtplib.SMTP, item: Envelope, before_commit: Callable[[], No
     smtp.ehlo_or_helo_if_needed()
     # An address with non-ASCII characters (RFC 6531) needs a server that offers SMTPUTF8.
     options = [] if item.sender.isascii() and all(a.isascii() for a in item.recipients) else ["SMTPUTF8"]
+    if not options and smtp.has_extn("pipelining"):
+        refused = _envelope_pipelined(smtp, item)
+    else:
+        refused = _envelope_one_by_one(smtp, item, options)
+    data = _dot_stuffed(item.data)
+    smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
+    if before_commit:
+        before_commit()
+    smtp.send(b".\r\n")
+
+    def answer() -> dict:
+        code, reply = smtp.getreply()
+        if code != 250:
+            _reset(smtp, code)
+            raise smtplib.SMTPDataError(code, reply)
+        return refused
+
+    return answer
+
+
+def _envelope_one_by_one(smtp: smtplib.SMTP, item: Envelope, options: list[str]) -> dict:
+    """MAIL, RCPT and DATA, each after the answer to the one before; the refused recipients."""
     code, reply = smtp.mail(item.sender, options)
     if code != 250:
         _reset(smtp, code)
@@ -225,20 +248,42 @@ def _sendmail(smtp: smtplib.SMTP, item: Envelope, before_commit: Callable[[], No
     if code != 354:
         _reset(smtp, code)
         raise smtplib.SMTPDataError(code, reply)
-    data = _dot_stuffed(item.data)
-    smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
-    if before_commit:
-        before_commit()
-    smtp.send(b".\r\n")
+    return refused
 
-    def answer() -> dict:
-        code, reply = smtp.getreply()
-        if code != 250:
-            _reset(smtp, code)
-            raise smtplib.SMTPDataError(code, reply)
+
+def _envelope_pipelined(smtp: smtplib.SMTP, item: Envelope) -> dict:
+    """MAIL, RCPT and DATA sent at once to a server that offers PIPELINING (RFC 2920), then their
+    answers read in order: one round trip instead of three per message. Raises as the one-by-one
+    dialogue does; the refused recipients."""
+    commands = [f"MAIL FROM:{_path(item.sender)}", *(f"RCPT TO:{_path(a)}" for a in item.recipients)]
+    smtp.send("".join(f"{command}\r\n" for command in (*commands, "DATA")))
+    sender = smtp.getreply()
+    answers = [smtp.getreply() for _ in item.recipients]
+    code, reply = smtp.getreply()  # to DATA
+    refused = {address: answer for address, answer in zip(item.recipients, answers) if answer[0] not in (250, 251)}
+    closing = any(answer[0] == 421 for answer in (sender, *answers))
+    failure = None
+    if sender[0] != 250:
+        failure = smtplib.SMTPSenderRefused(*sender, item.sender)
+    elif len(refused) == len(item.recipients) or closing:
+        failure = smtplib.SMTPRecipientsRefused(refused)
+    elif code != 354:
+        failure = smtplib.SMTPDataError(code, reply)
+    if failure is None:
         return refused
+    if code == 354:  # the server waits for a message nobody is to get: an empty one ends it (RFC 2920 3.1)
+        smtp.send(b".\r\n")
+        code = smtp.getreply()[0]
+    _reset(smtp, 421 if closing else code)
+    raise failure
 
-    return answer
+
+def _path(address: str) -> str:
+    """<address> as smtplib.quoteaddr() writes it, without its address parser for the plain addresses
+    an envelope holds (a tenth of the time a message takes otherwise)."""
+    if address and not any(char in address for char in '<>" ,;()\\'):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 def _reset(smtp: smtplib.SMTP, code: int) -> None:

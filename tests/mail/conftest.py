@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 
 from crm.extensions import db, utcnow
 from crm.mail.models import Delivery, DeliveryStatus
-from tests.conftest import free_port
+from tests.conftest import Pipelining, free_port
 from tests.events.test_pipeline import sent_hook  # noqa: F401  (the test mailing's fixture, for every test here)
 from tests.mail.dovecot import Dovecot
 
@@ -29,11 +29,11 @@ SCRIPT = {
 }
 
 
-class ScriptedServer:
+class ScriptedServer(Pipelining):
     """Answers by the recipient's local part (SCRIPT), or `everyone` to all; remembers connections."""
 
-    def __init__(self, everyone: tuple[str, str] | None = None):
-        self.everyone = everyone
+    def __init__(self, everyone: tuple[str, str] | None = None, *, pipelining: bool = True):
+        self.everyone, self.pipelining = everyone, pipelining
         self.received: list[str] = []
         self.sessions: list[int] = []
         self.attempts = 0
@@ -57,13 +57,14 @@ class ScriptedServer:
         return "250 Message accepted for delivery"
 
 
-@pytest.fixture()
-def scripted():
-    """scripted(everyone=None) starts a ScriptedServer on a free port; all are stopped afterwards."""
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+def scripted(request):
+    """scripted(everyone=None) starts a ScriptedServer on a free port; all are stopped afterwards. Each
+    test runs against a server that offers PIPELINING and one that does not (the client talks differently)."""
     controllers = []
 
     def start(everyone: tuple[str, str] | None = None) -> Controller:
-        controller = Controller(ScriptedServer(everyone), hostname="127.0.0.1", port=free_port())
+        controller = Controller(ScriptedServer(everyone, pipelining=request.param), hostname="127.0.0.1", port=free_port())
         controller.start()
         controllers.append(controller)
         return controller

@@ -1,5 +1,6 @@
 """Refusals of real SMTP servers (aiosmtpd): 4xx retries with backoff, 5xx fails at once, hard bounces are
 suppressed, a 421 closes the connection, and several servers share the load and stand in for each other."""
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -85,6 +86,21 @@ def test_refusals_say_the_servers_answer_per_recipient(scripted):
     assert unknown.value.permanent and unknown.value.refused == {"unbekannt@example.org": "550 5.1.1 Mailbox unbekannt"}
     assert "550 5.1.1 Mailbox unbekannt" in str(unknown.value)
     assert full.value.permanent and full.value.reply == "552 5.2.2 Postfach voll"
+
+
+def test_a_refused_recipient_of_several_leaves_the_others_and_the_connection(scripted):
+    server = scripted()
+    transport = SMTPTransport("127.0.0.1", server.port, timeout=5)
+    several = dataclasses.replace(
+        transports.envelope(_message()), recipients=("anna@example.org", "unbekannt@example.org", "bernd@example.org")
+    )  # fmt: skip
+    try:
+        transport.send(several)
+        transport.send(_message("carla@example.org"))
+    finally:
+        transport.close()
+    assert server.handler.received == ["anna@example.org", "bernd@example.org", "carla@example.org"]
+    assert len(set(server.handler.sessions)) == 1
 
 
 # --- the pipeline -----------------------------------------------------------------------------------------------
