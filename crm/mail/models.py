@@ -52,7 +52,9 @@ class Delivery(db.Model):
 
     __table_args__ = (
         sa.UniqueConstraint("mailing", "subject_id", "person_id", name="uq_deliveries_once_per_person"),
-        sa.Index("ix_deliveries_queue", "status", "mailing", "subject_id"),
+        # With the id last, a claim reads a mailing's queued rows in order and stops after its batch
+        # (without it PostgreSQL walked the primary key past every delivery ever sent).
+        sa.Index("ix_deliveries_queue", "status", "mailing", "subject_id", "id"),
     )
 
 

@@ -150,11 +150,19 @@ def _due(now: datetime):
     return sa.or_(Delivery.claimed_until.is_(None), Delivery.claimed_until <= now)
 
 
+def _inline(value):
+    return sa.literal(value, literal_execute=True)
+
+
 def _claim(mailing: str, subject_id: int, size: int, now: datetime) -> list[Delivery]:
     """Claim up to `size` due rows for this worker; other workers skip them until the claim runs out."""
+    # The mailing and the status are written into the SQL, not bound: PostgreSQL plans a statement it has
+    # prepared (psycopg does after five runs) for any values, and for any status that was a walk along the
+    # primary key past every delivery ever sent (6 ms a claim with 20,000), not the queue index.
     mine = sa.and_(
-        Delivery.mailing == mailing, Delivery.subject_id == subject_id, Delivery.status == DeliveryStatus.queued, _due(now)
-    )
+        Delivery.mailing == _inline(mailing), Delivery.subject_id == _inline(subject_id),
+        Delivery.status == _inline(DeliveryStatus.queued), _due(now),
+    )  # fmt: skip
     # Two steps, not UPDATE … WHERE id IN (SELECT … LIMIT n): PostgreSQL may rescan such a subquery and
     # claim more than n rows. FOR UPDATE SKIP LOCKED lets PostgreSQL workers take different rows; the
     # repeated conditions in the UPDATE make a SQLite worker that read the same rows claim none of them.
@@ -164,7 +172,10 @@ def _claim(mailing: str, subject_id: int, size: int, now: datetime) -> list[Deli
     if not candidates:
         return []
     until = now + timedelta(seconds=current_app.config["MAIL_CLAIM_SECONDS"])
-    stmt = sa.update(Delivery).where(Delivery.id.in_(candidates), mine).values(claimed_until=until).returning(Delivery.id)
+    # PostgreSQL has locked the candidates for this transaction; asked again for the conditions as well,
+    # it read all of the mailing's queued rows instead of the hundred by id.
+    again = [] if db.session.get_bind().dialect.name == "postgresql" else [mine]
+    stmt = sa.update(Delivery).where(Delivery.id.in_(candidates), *again).values(claimed_until=until).returning(Delivery.id)
     ids = db.session.scalars(stmt.execution_options(synchronize_session=False)).all()
     if not ids:
         return []
