@@ -76,6 +76,7 @@ def _register_blueprints(app: Flask) -> None:
     from crm.events.review_views import bp as reviews_bp
     from crm.events.rsvp_views import bp as rsvp_bp
     from crm.mail.cli import mail_cli
+    from crm.mail.suppression_views import bp as suppressions_bp
     from crm.mail.views import bp as mail_bp
     from crm.members.office_views import bp as memberships_bp
     from crm.newsletters.archive_views import bp as archive_bp
@@ -91,7 +92,7 @@ def _register_blueprints(app: Flask) -> None:
         auth_bp, users_bp, dashboard_bp, health_bp, mail_bp, portal_bp,
         people_bp, affiliations_bp, duplicates_bp, organizations_bp, segments_bp, imports_bp, audit_bp,
         portal_office_bp, memberships_bp, events_bp, invitations_bp, reviews_bp, rsvp_bp, archive_bp,
-        subscription_bp, newsletters_bp, newsletter_sending_bp,
+        subscription_bp, newsletters_bp, newsletter_sending_bp, suppressions_bp,
     ):  # fmt: skip
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)

@@ -31,6 +31,7 @@ ENTITY_LABELS = {
     "statements": "",  # the entry's label already reads "Aussage – <Programmpunkt>"
     "newsletters": "Newsletter",
     "newsletter_blocks": "Newsletter-Block",
+    "suppressions": "",  # the entry's label already reads "Sperre für <Adresse>"
 }
 
 FIELD_LABELS = {
@@ -66,7 +67,7 @@ FIELD_LABELS = {
     "checked_in_at": "anwesend seit", "sent_at": "versandt am", "responded_at": "geantwortet am",
     "subject": "Betreff", "preheader": "Vorschauzeile", "sender_name": "Absendername", "reply_to": "Antwortadresse",
     "layout": "Layout", "segment_id": "Segment", "in_archive": "im Archiv", "scheduled_at": "geplant für",
-    "started_at": "Versand begonnen", "finished_at": "Versand beendet", "paused_reason": "Grund", "newsletter_id": "Newsletter",
+    "started_at": "Versand begonnen", "finished_at": "Versand beendet", "paused_reason": "Grund", "reason": "Grund", "newsletter_id": "Newsletter",
 }  # fmt: skip
 
 

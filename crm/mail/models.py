@@ -84,6 +84,17 @@ class Suppression(db.Model):
     note: Mapped[str | None] = mapped_column(sa.String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    @property
+    def audit_subjects(self) -> tuple[int | None, None]:
+        """The person with this address, so that the block shows in their history."""
+        from crm.contacts.models import Person
+
+        return db.session.scalar(sa.select(Person.id).where(Person.email == self.email)), None
+
+    @property
+    def audit_label(self) -> str:
+        return f"Sperre für {self.email}"
+
 
 def blocking(channel: ConsentChannel | None = None):
     """Condition on Suppression: the rows that block mail of `channel` (those for all mail, and its own)."""

@@ -1,18 +1,30 @@
-"""Lifting an unsubscribe from the suppression list when a person asks for the mail again.
+"""The suppression list: addresses that get no bulk mail.
 
-crm.mail.pipeline.suppress() only widens a block. The one way back is a new, proven consent for a
+suppress() only widens a block. The way back from an unsubscribe is a new, proven consent for a
 channel (preference centre, member portal, confirmed sign-up): then the person's own unsubscribe
-for that channel no longer applies. Hard bounces, complaints and the office's manual blocks stay.
+for that channel no longer applies. Hard bounces, complaints and manual blocks stay until the office
+lifts them on the list (an address that bounced may work again); the office cannot lift an
+unsubscribe, which only the person can take back. The office's blocks and lifts are audited.
 """
 import logging
 
 import sqlalchemy as sa
 
+from crm.audit.services import record
 from crm.contacts.models import ConsentChannel
+from crm.contacts.validation import email_error, normalize_email
+from crm.errors import ValidationFailed
 from crm.extensions import db
 from crm.mail.models import Suppression, SuppressionReason
 
 logger = logging.getLogger(__name__)
+
+REASON_LABELS = {
+    SuppressionReason.unsubscribed: "abgemeldet",
+    SuppressionReason.hard_bounce: "unzustellbar",
+    SuppressionReason.complaint: "Beschwerde",
+    SuppressionReason.manual: "von der Geschäftsstelle gesperrt",
+}
 
 
 def lift_unsubscribe(email: str | None, channel: ConsentChannel) -> bool:
@@ -50,3 +62,28 @@ def suppress(email: str, reason: SuppressionReason, *, channel: ConsentChannel |
         existing.channel, existing.reason = None, reason
         existing.note = (note or existing.note or "")[:300] or None
     return existing
+
+
+def block(email: str | None, note: str | None, *, actor) -> Suppression:
+    """The office blocks an address for all bulk mail (e.g. someone asked by phone to get none)."""
+    email = normalize_email(email)
+    if not email:
+        raise ValidationFailed("email", "Bitte eine E-Mail-Adresse angeben.")
+    if message := email_error(email):
+        raise ValidationFailed("email", message)
+    existing = db.session.scalar(sa.select(Suppression).where(Suppression.email == email))
+    if existing is not None and existing.channel is None:
+        raise ValidationFailed("email", f"{email} ist bereits gesperrt.")
+    row = suppress(email, SuppressionReason.manual, note=(note or "").strip() or "von der Geschäftsstelle gesperrt")
+    record("create", row, actor=actor, changes={"email": email, "reason": REASON_LABELS[row.reason], "note": row.note})
+    return row
+
+
+def lift(row: Suppression, *, actor) -> None:
+    """The office lifts a block that is not a person's own unsubscribe."""
+    if row.reason == SuppressionReason.unsubscribed:
+        raise ValidationFailed(None, "Eine Abmeldung kann nur die Person selbst zurücknehmen (über die Einstellungen "
+                                     "im Newsletter oder im Mitgliederbereich).")  # fmt: skip
+    record("delete", row, actor=actor, changes={"email": row.email, "reason": REASON_LABELS[row.reason], "note": row.note})
+    db.session.delete(row)
+    logger.info("Suppression of %s (%s) lifted", row.email, row.reason.value)

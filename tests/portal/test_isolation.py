@@ -284,7 +284,7 @@ def test_member_reaches_no_office_route(app, client, login, world, mailbox):
         "organization_id": world.town.id, "user_id": world.b_user.id, "a_id": min(world.anna.id, world.bettina.id),
         "b_id": max(world.anna.id, world.bettina.id), "merge_id": 1, "job_id": 1, "segment_id": 1, "membership_id": 1,
         "event_id": 1, "session_id": 1, "speaker_id": 1, "invitation_id": 1, "statement_id": 1, "newsletter_id": 1,
-        "block_id": 1,
+        "block_id": 1, "suppression_id": 1,
     }  # fmt: skip
     posted = {**POSTED, "person_id": world.bettina.id, "user_id": world.b_user.id, "id": world.bettina.id}
     checked, failures = [], []
