@@ -105,7 +105,8 @@ class Config:
     IMPRINT_URL = env("IMPRINT_URL", "")  # optional: the full Impressum on the web
     #: List-Id (RFC 2919) of the newsletter; default "newsletter.<domain of MAIL_FROM>".
     NEWSLETTER_LIST_ID = env("NEWSLETTER_LIST_ID")
-    #: Address for unsubscribe requests by mail (List-Unsubscribe mailto); default: the MAIL_FROM address.
+    #: Address for unsubscribe requests by mail (List-Unsubscribe mailto); default: BOUNCE_ADDRESS (whose mailbox
+    #: `flask mail process-bounces` reads and processes them), else the MAIL_FROM address.
     UNSUBSCRIBE_MAILTO = env("UNSUBSCRIBE_MAILTO")
     #: How long a newsletter sign-up waits for its confirmation (seconds).
     SIGNUP_CONFIRM_MAX_AGE = env_int("SIGNUP_CONFIRM_MAX_AGE", 60 * 60 * 48)

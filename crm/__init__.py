@@ -82,6 +82,7 @@ def _register_blueprints(app: Flask) -> None:
     from crm.newsletters.archive_views import bp as archive_bp
     from crm.newsletters.cli import newsletters_cli
     import crm.newsletters.mailer  # noqa: F401 - registers the newsletter's renderer with the pipeline
+    import crm.newsletters.mail_unsubscribe  # noqa: F401 - registers unsubscribe requests by mail with the bounce mailbox
     from crm.newsletters.sending_views import bp as newsletter_sending_bp
     from crm.newsletters.subscription_views import bp as subscription_bp
     from crm.newsletters.views import bp as newsletters_bp

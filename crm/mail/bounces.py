@@ -24,7 +24,7 @@ bounces, this writes no audit entries: the audit log records changes people make
 delivery keeps the reason, and the suppression its note.
 """
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +48,8 @@ class BounceResult:
     bounced: int = 0
     #: Addresses newly suppressed.
     suppressed: int = 0
+    #: Unsubscribe requests by mail (crm.newsletters.mail_unsubscribe), also those that changed nothing.
+    unsubscribed: int = 0
     #: Messages left in the mailbox: no DSN (auto-replies), or about no delivery of ours.
     skipped: int = 0
 
@@ -55,6 +57,7 @@ class BounceResult:
         self.processed += other.processed
         self.bounced += other.bounced
         self.suppressed += other.suppressed
+        self.unsubscribed += other.unsubscribed
         self.skipped += other.skipped
 
     def summary(self) -> str:
@@ -62,7 +65,8 @@ class BounceResult:
         return (
             f"{self.processed} {'Unzustellbarkeitsmeldung' if self.processed == 1 else 'Unzustellbarkeitsmeldungen'} "
             f"verarbeitet, {self.suppressed} {'Adresse' if self.suppressed == 1 else 'Adressen'} gesperrt, "
-            f"{self.skipped} {'Nachricht' if self.skipped == 1 else 'Nachrichten'} übersprungen"
+            + (f"{self.unsubscribed} {'Abmeldung' if self.unsubscribed == 1 else 'Abmeldungen'} per E-Mail, " if self.unsubscribed else "")
+            + f"{self.skipped} {'Nachricht' if self.skipped == 1 else 'Nachrichten'} übersprungen"
         )
 
 
@@ -176,6 +180,20 @@ class Inbox(Protocol):
     def done(self, key: object) -> None: ...
 
 
+#: Handlers of the other mail the mailbox receives: each takes a message and returns True when it was
+#: meant for it and is dealt with (it is then filed away like a DSN). Registered by the features
+#: that invite such mail (crm.newsletters: unsubscribe requests to the List-Unsubscribe mailto address).
+REQUEST_HANDLERS: list[Callable[[bytes], bool]] = []
+
+
+def process_one(data: bytes) -> BounceResult:
+    """A DSN, else an unsubscribe request, else skipped (flushed, not committed)."""
+    result = process_message(data)
+    if result.skipped and any(handler(data) for handler in REQUEST_HANDLERS):
+        return BounceResult(unsubscribed=1)
+    return result
+
+
 def process_inbox(inbox: Inbox) -> BounceResult:
     """Process every message in `inbox`; commits after each, then files it away if it was a DSN of ours.
 
@@ -185,14 +203,14 @@ def process_inbox(inbox: Inbox) -> BounceResult:
     total = BounceResult()
     for key, data in inbox.messages():
         try:
-            result = process_message(data)
+            result = process_one(data)
         except Exception:  # one unreadable message must not stop the others
             logger.exception("Message %s of the bounce mailbox could not be processed", key)
             db.session.rollback()
             total.skipped += 1
             continue
         db.session.commit()
-        if result.processed:
+        if result.processed or result.unsubscribed:
             inbox.done(key)
         total.add(result)
     logger.info("Bounces: %s", total)

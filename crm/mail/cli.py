@@ -21,7 +21,8 @@ def dispatch_command():
 @mail_cli.command("process-bounces")
 @click.option("--maildir", type=click.Path(file_okay=False), help="Maildir statt des IMAP-Postfachs (CRM_BOUNCE_IMAP_*).")
 def process_bounces_command(maildir: str | None):
-    """Unzustellbarkeitsmeldungen lesen: Zustellungen als unzustellbar markieren, tote Adressen sperren."""
+    """Unzustellbarkeitsmeldungen und Abmeldungen per E-Mail lesen: Zustellungen als unzustellbar markieren,
+    tote Adressen sperren, Abmeldungen aus dem List-Unsubscribe-Header eintragen."""
     try:
         with MaildirInbox(maildir) if maildir else ImapInbox.from_config() as inbox:
             result = process_inbox(inbox)

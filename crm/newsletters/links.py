@@ -21,6 +21,8 @@ UNSUBSCRIBE_SALT = "crm.newsletters.unsubscribe"
 PREFERENCES_PURPOSE = "newsletters.preferences"
 #: The token of the links in previews and test mails: its page explains that it unsubscribes nobody.
 PREVIEW_TOKEN = "vorschau"
+#: The subject of an unsubscribe request by mail starts with this word, then the token.
+MAILTO_SUBJECT = "Abmelden"
 
 
 def _unsubscribe_serializer() -> URLSafeSerializer:
@@ -75,14 +77,19 @@ def preferences_url(person: Person) -> str:
 
 
 def unsubscribe_mailto() -> str:
-    """The address for unsubscribing by mail: CRM_UNSUBSCRIBE_MAILTO, or else the sender's address."""
+    """The address for unsubscribing by mail: CRM_UNSUBSCRIBE_MAILTO, else the bounce address (its mailbox is
+    the one `flask mail process-bounces` reads, crm.newsletters.mail_unsubscribe), else the sender's."""
     config = current_app.config
-    return config.get("UNSUBSCRIBE_MAILTO") or parseaddr(config["MAIL_FROM"])[1]
+    return config.get("UNSUBSCRIBE_MAILTO") or config.get("BOUNCE_ADDRESS") or parseaddr(config["MAIL_FROM"])[1]
+
+
+def mailto_link(address: str, token: str) -> str:
+    """The List-Unsubscribe mailto URL: a mail to `address` whose subject carries the token."""
+    return f"mailto:{address}?subject={quote(f'{MAILTO_SUBJECT} {token}')}"
 
 
 def list_unsubscribe_headers(person: Person, channel: ConsentChannel) -> dict[str, str]:
     """List-Unsubscribe (RFC 2369: https link first, then mailto) and List-Unsubscribe-Post (RFC 8058)."""
     token = unsubscribe_token(person, channel)
     url = external_url("subscription.unsubscribe", token=token)
-    mailto = f"mailto:{unsubscribe_mailto()}?subject={quote(f'Abmelden {token}')}"
-    return {"List-Unsubscribe": f"<{url}>, <{mailto}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    return {"List-Unsubscribe": f"<{url}>, <{mailto_link(unsubscribe_mailto(), token)}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

@@ -15,7 +15,6 @@ from datetime import datetime
 from email.utils import parseaddr
 from html import escape
 from typing import Callable
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import current_app
@@ -32,7 +31,7 @@ from crm.mail.message import sender_domain
 from crm.mail.models import Delivery
 from crm.mail.services import external_url
 from crm.mail.transports import Envelope
-from crm.newsletters.links import preferences_token, unsubscribe_mailto, unsubscribe_token
+from crm.newsletters.links import mailto_link, preferences_token, unsubscribe_mailto, unsubscribe_token
 from crm.newsletters.models import Newsletter
 from crm.newsletters.render import MARKER, NEUTRAL_SALUTATION, PERSONAL
 from crm.newsletters.sending import MAILING, _is_sending, event_ids, finish_if_done, frozen, list_id, pause_automatically, sender
@@ -86,7 +85,7 @@ class Links:
 
     def list_unsubscribe(self, token: str) -> list[str]:
         """List-Unsubscribe (RFC 2369): the one-click https link first, then the mailto address."""
-        return [self.unsubscribe(token), f"mailto:{self.mailto}?subject={quote(f'Abmelden {token}')}"]
+        return [self.unsubscribe(token), mailto_link(self.mailto, token)]
 
 
 @dataclass(slots=True)

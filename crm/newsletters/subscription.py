@@ -9,7 +9,7 @@ confirmation repeats what it needs, so it stays provable after the sign-up row i
 import hashlib
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -200,18 +200,20 @@ def is_subscribed(person: Person, channel: ConsentChannel) -> bool:
     return not db.session.scalar(sa.select(sa.exists().where(Suppression.email == person.email, blocking(channel))))
 
 
-def unsubscribe(person: Person, channel: ConsentChannel, *, ip: str | None, user_agent: str | None, one_click: bool) -> bool:
-    """Withdraw consent for `channel` and block the address for it; returns False when that was done before."""
+def unsubscribe(person: Person, channel: ConsentChannel, *, source: str, note: str = "Abmeldelink", ip: str | None = None,
+                user_agent: str | None = None, requested_at: datetime | None = None) -> bool:  # fmt: skip
+    """Withdraw consent for `channel` and block the address for it; returns False when that was done before.
+
+    `source` says how the request came (ONE_CLICK_SOURCE, PAGE_SOURCE, a mail); it is the ledger's proof."""
     if not is_subscribed(person, channel):
         return False
     if getattr(person, CONSENT_CACHE[channel]) is not False:
         record_consent(
-            person, actor=None, channel=channel, granted=False, method=ConsentMethod.unsubscribe,
-            source=ONE_CLICK_SOURCE if one_click else PAGE_SOURCE, requested_at=utcnow(), request_ip=ip,
-            user_agent=(user_agent or "")[:500] or None,
+            person, actor=None, channel=channel, granted=False, method=ConsentMethod.unsubscribe, source=source[:300],
+            requested_at=requested_at or utcnow(), request_ip=ip, user_agent=(user_agent or "")[:500] or None,
         )  # fmt: skip
     if person.email:
-        suppress(person.email, SuppressionReason.unsubscribed, channel=channel, note="Abmeldelink")
+        suppress(person.email, SuppressionReason.unsubscribed, channel=channel, note=note)
     logger.info("Person %s unsubscribed from %s", person.id, channel.value)
     return True
 

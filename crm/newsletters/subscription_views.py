@@ -48,7 +48,8 @@ def unsubscribe(token: str):
         # and only its start is read: anybody may post here.
         one_click = b"List-Unsubscribe=One-Click" in request.stream.read(4096)
         if person is not None:
-            services.unsubscribe(person, channel, one_click=one_click, **_client())
+            source = services.ONE_CLICK_SOURCE if one_click else services.PAGE_SOURCE
+            services.unsubscribe(person, channel, source=source, **_client())
             db.session.commit()
         return render_template(f"{PAGES}/unsubscribed.html", preferences=_preferences_link(person), **context)
     subscribed = person is not None and services.is_subscribed(person, channel)
