@@ -1,10 +1,15 @@
 """Access rules shared by all areas: deny by default, and signed tokens for personal links."""
+import hmac
+import json
+import time
 from functools import lru_cache, wraps
 from typing import Any, Callable
 
 from flask import abort, current_app, request
 from flask_login import current_user
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
+from itsdangerous.signer import HMACAlgorithm
 
 from crm.extensions import login_manager
 
@@ -64,7 +69,39 @@ def _serializer_for(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
 
 def make_token(purpose: str, payload: Any) -> str:
     """A signed, timestamped token for `purpose` that reveals nothing beyond `payload`."""
-    return _serializer(purpose).dumps(payload)
+    return _dumps_for(current_app.config["SECRET_KEY"], purpose)(payload)
+
+
+@lru_cache(maxsize=64)
+def _dumps_for(secret_key: str, purpose: str) -> "FastDumps":
+    return FastDumps(_serializer_for(secret_key, purpose))
+
+
+class FastDumps:
+    """`serializer.dumps` for the many links of a mailing, as tokens the serializer's loads() reads.
+
+    itsdangerous builds a signer and derives its key for every token, and tries zlib on every payload
+    (zlib sets up its state for each call: tens of microseconds). A newsletter signs two links per
+    recipient; that was a tenth of the sender's time. This derives the key once and never compresses:
+    the token is the serializer's uncompressed form (base64 JSON, the timestamp for a timed one, the
+    HMAC, joined by "."), byte for byte, so loads() checks it as before.
+    """
+
+    def __init__(self, serializer: URLSafeSerializer | URLSafeTimedSerializer):
+        signer = serializer.make_signer()
+        if not isinstance(signer.algorithm, HMACAlgorithm):
+            raise TypeError("FastDumps signs with HMAC only")
+        self._sep = want_bytes(signer.sep)
+        self._mac = hmac.new(signer.derive_key(), digestmod=signer.algorithm.digest_method)
+        self._timed = isinstance(signer, TimestampSigner)
+
+    def __call__(self, payload: Any) -> str:
+        value = base64_encode(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        if self._timed:
+            value += self._sep + base64_encode(int_to_bytes(int(time.time())))
+        mac = self._mac.copy()
+        mac.update(value)
+        return (value + self._sep + base64_encode(mac.digest())).decode("ascii")
 
 
 def load_token(purpose: str, token: str, max_age: int) -> Any:

@@ -2,6 +2,7 @@
 import copy
 import email.policy
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -19,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 #: A connection unused for this long is checked (NOOP) before the next message: servers drop idle ones.
 IDLE_CHECK_SECONDS = 10
+#: An address of ASCII atoms (RFC 5321 Dot-string and a domain): smtplib's quoteaddr() would return it
+#: unchanged in angle brackets, after running the email package's address parser (12 µs, twice a message).
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 
 class TransportError(RuntimeError):
@@ -251,12 +255,16 @@ def _envelope_one_by_one(smtp: smtplib.SMTP, item: Envelope, options: list[str])
     return refused
 
 
+def _quoted(address: str) -> str:
+    """The address for MAIL FROM / RCPT TO, as smtplib.quoteaddr() gives it."""
+    return f"<{address}>" if PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
+
+
 def _envelope_pipelined(smtp: smtplib.SMTP, item: Envelope) -> dict:
     """MAIL, RCPT and DATA sent at once to a server that offers PIPELINING (RFC 2920), then their
     answers read in order: one round trip instead of three per message. Raises as the one-by-one
     dialogue does; the refused recipients."""
-    quote = smtplib.quoteaddr
-    commands = [f"MAIL FROM:{quote(item.sender)}", *(f"RCPT TO:{quote(a)}" for a in item.recipients)]
+    commands = [f"MAIL FROM:{_quoted(item.sender)}", *(f"RCPT TO:{_quoted(a)}" for a in item.recipients)]
     smtp.send("".join(f"{command}\r\n" for command in (*commands, "DATA")))
     sender = smtp.getreply()
     answers = [smtp.getreply() for _ in item.recipients]

@@ -1,6 +1,7 @@
 """Refusals of real SMTP servers (aiosmtpd): 4xx retries with backoff, 5xx fails at once, hard bounces are
 suppressed, a 421 closes the connection, and several servers share the load and stand in for each other."""
 import dataclasses
+import smtplib
 from datetime import timedelta
 
 import pytest
@@ -252,3 +253,11 @@ def test_the_app_does_not_start_with_a_bad_server_url():
 
     with pytest.raises(RuntimeError, match="keine Adresse der Form smtp://"):
         create_app(Config)
+
+
+@pytest.mark.parametrize("address", [
+    "leser@example.org", "bounces+4711-0123456789ab@example.org", "a..b@example.org", "{a}|b~%c@example.org",
+    '"mit leerzeichen"@example.org', "Name <name@example.org>", "", "<>", "zoë@example.org",
+])  # fmt: skip
+def test_envelope_addresses_are_quoted_as_smtplib_quotes_them(address):
+    assert transports._quoted(address) == smtplib.quoteaddr(address)
