@@ -128,7 +128,10 @@ def render_delivery(delivery: Delivery):
     subject, html, text = compose(kind, event, person, rsvp_url(invitation), invitation, unsubscribe_url(person, channel))
     cc = None if kind == INVITATION else _deputy_copy(invitation)
     to = recipient(person.full_name, delivery.email)
-    return _message(to, subject, html, text, event, cc, list_headers=list_unsubscribe_headers(person, channel))
+    # The deputy in Cc gets the same message: its List-Unsubscribe would let the deputy's mail program
+    # unsubscribe the invitee with one click. The invitee still has the link in the text.
+    list_headers = None if cc else list_unsubscribe_headers(person, channel)
+    return _message(to, subject, html, text, event, cc, list_headers=list_headers)
 
 
 def _superseded(delivery: Delivery, event: Event) -> bool:

@@ -73,9 +73,12 @@ def test_reminders_reach_only_whom_they_concern_and_never_twice(make, mailbox):
     assert sending.queue_reminder(event, sending.REMINDER_UPCOMING) == 0
     deliver(event)
 
-    assert [m["Subject"] for m in mailbox.to(open_.person.email)] == [f"Erinnerung: Ihre Antwort zu „{event.title}“"]
+    [reminder] = mailbox.to(open_.person.email)
+    assert reminder["Subject"] == f"Erinnerung: Ihre Antwort zu „{event.title}“" and reminder["List-Unsubscribe"]
     [upcoming] = mailbox.to(accepted.person.email)
     assert upcoming["Subject"] == f"Bis bald: {event.title}" and "Dora Vertreterin <dora@example.org>" == upcoming["Cc"]
+    # Dora's mail program must not offer her a one-click "Abmelden" that would unsubscribe the invitee.
+    assert upcoming["List-Unsubscribe"] is None and upcoming["List-Unsubscribe-Post"] is None
     assert len(mailbox.messages) == 2
 
 
