@@ -54,10 +54,11 @@ def add():
 def remove(suppression_id: int):
     row = db.session.get(Suppression, suppression_id) or abort(404)
     try:
-        lift(row, actor=current_user)
+        kept = lift(row, actor=current_user)
     except ValidationFailed as error:
         flash(error.message, "error")
         return redirect(url_for("suppressions.index"))
     db.session.commit()
-    flash(f"Die Sperre für {row.email} ist aufgehoben.", "success")
+    staying = f"; die eigene Abmeldung ({' und '.join(c.label for c in kept)}) bleibt bestehen" if kept else ""
+    flash(f"Die Sperre für {row.email} ist aufgehoben{staying}.", "success")
     return redirect(url_for("suppressions.index"))

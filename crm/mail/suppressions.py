@@ -11,7 +11,7 @@ import logging
 import sqlalchemy as sa
 
 from crm.audit.services import record
-from crm.contacts.models import ConsentChannel
+from crm.contacts.models import Consent, ConsentChannel, ConsentMethod
 from crm.contacts.validation import email_error, normalize_email
 from crm.errors import ValidationFailed
 from crm.extensions import db
@@ -79,11 +79,34 @@ def block(email: str | None, note: str | None, *, actor) -> Suppression:
     return row
 
 
-def lift(row: Suppression, *, actor) -> None:
-    """The office lifts a block that is not a person's own unsubscribe."""
+def lift(row: Suppression, *, actor) -> list[ConsentChannel]:
+    """The office lifts a block that is not a person's own unsubscribe; returns the channels the address
+    stays blocked for because its owner unsubscribed from them.
+
+    A bounce or manual block for all mail may have widened an unsubscribe (suppress() keeps one row per
+    address): the consent ledger still shows that withdrawal, and the narrower block comes back from it.
+    """
     if row.reason == SuppressionReason.unsubscribed:
         raise ValidationFailed(None, "Eine Abmeldung kann nur die Person selbst zurücknehmen (über die Einstellungen "
                                      "im Newsletter oder im Mitgliederbereich).")  # fmt: skip
     record("delete", row, actor=actor, changes={"email": row.email, "reason": REASON_LABELS[row.reason], "note": row.note})
     db.session.delete(row)
+    db.session.flush()
     logger.info("Suppression of %s (%s) lifted", row.email, row.reason.value)
+    kept = unsubscribed_channels(row.email)
+    for channel in kept:
+        suppress(row.email, SuppressionReason.unsubscribed, channel=channel, note="Abmeldung (laut Einwilligungshistorie)")
+    return kept
+
+
+def unsubscribed_channels(email: str) -> list[ConsentChannel]:
+    """The channels whose latest entry in the consent ledger for `email` is its owner's unsubscribe."""
+    found = []
+    for channel in ConsentChannel:
+        latest = db.session.execute(
+            sa.select(Consent.granted, Consent.method).where(Consent.email == email, Consent.channel == channel)
+            .order_by(Consent.effective_at.desc(), Consent.id.desc()).limit(1)
+        ).first()  # fmt: skip
+        if latest is not None and not latest.granted and latest.method == ConsentMethod.unsubscribe:
+            found.append(channel)
+    return found

@@ -7,7 +7,7 @@ from crm.contacts.models import ConsentChannel
 from crm.extensions import db
 from crm.mail.models import Delivery, DeliveryStatus, Suppression, SuppressionReason
 from crm.mail.suppressions import suppress
-from crm.newsletters import sending
+from crm.newsletters import sending, subscription
 from tests.html import page_text, text
 
 
@@ -66,6 +66,32 @@ def test_a_persons_own_unsubscribe_cannot_be_lifted_by_the_office(client, login)
     assert "Eine Abmeldung kann nur die Person selbst zurücknehmen" in page_text(text(response))
     assert blocked("genug@example.org") is not None
     assert not db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(AuditLog.entity_type == "suppressions"))
+
+
+def test_lifting_a_block_that_widened_an_unsubscribe_keeps_the_unsubscribe(client, login, make):
+    login("office")
+    eva = make.person(email="eva@example.org", newsletter_consent=True, invitation_consent=True)
+    subscription.unsubscribe(eva, ConsentChannel.newsletter, source=subscription.PAGE_SOURCE)
+    db.session.commit()
+    client.post("/sperrliste/", data={"email": "eva@example.org", "note": "bat am Telefon um Ruhe"})
+    row = blocked("eva@example.org")
+    assert (row.reason, row.channel) == (SuppressionReason.manual, None)  # one row per address: widened
+
+    response = client.post(f"/sperrliste/{row.id}/aufheben", follow_redirects=True)
+
+    assert ("Die Sperre für eva@example.org ist aufgehoben; die eigene Abmeldung (Newsletter) bleibt bestehen."
+            in page_text(text(response)))  # fmt: skip
+    db.session.expire_all()
+    row = blocked("eva@example.org")
+    assert (row.reason, row.channel) == (SuppressionReason.unsubscribed, ConsentChannel.newsletter)
+    assert "eva@example.org abgemeldet Newsletter" in page_text(text(client.get("/sperrliste/")))
+
+    # Subscribed again in the meantime: lifting a later bounce leaves nothing behind.
+    subscription.save_preferences(eva, newsletter=True, invitations=True, tag_ids=[], ip=None, user_agent=None)
+    bounce = suppress("eva@example.org", SuppressionReason.hard_bounce)
+    db.session.commit()
+    assert "bleibt bestehen" not in page_text(text(client.post(f"/sperrliste/{bounce.id}/aufheben", follow_redirects=True)))
+    assert blocked("eva@example.org") is None
 
 
 def test_an_address_blocked_by_hand_gets_no_newsletter(client, login, make, mailbox):
