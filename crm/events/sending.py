@@ -22,6 +22,7 @@ from crm.events.services import bump_sequence
 from crm.events.models import Event, EventStatus, Invitation, InvitationStatus
 from crm.extensions import db, utcnow
 from crm.mail import autopause, pipeline
+from crm.mail.handover import Row
 from crm.mail.message import Attachment, build_message, recipient
 from crm.mail.models import Delivery, DeliveryStatus, MailingPause, suppressed
 from crm.mail.render import render_mail
@@ -111,7 +112,7 @@ STILL_APPLIES = {
 }
 
 
-def render_delivery(delivery: Delivery):
+def render_delivery(delivery: Row):
     """The pipeline's renderer for every event mailing (registered below)."""
     kind = pipeline.kind_of(delivery.mailing)
     invitation = db.session.scalar(
@@ -134,7 +135,7 @@ def render_delivery(delivery: Delivery):
     return _message(to, subject, html, text, event, cc, list_headers=list_headers)
 
 
-def _superseded(delivery: Delivery, event: Event) -> bool:
+def _superseded(delivery: Row, event: Event) -> bool:
     """A change notice that waited while another change was made: the newer one says it all."""
     if delivery.mailing == f"{CHANGED}:{event.ical_sequence}":
         return False

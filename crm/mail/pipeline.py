@@ -40,7 +40,7 @@ from crm.tasks import run_in_parallel
 logger = logging.getLogger(__name__)
 
 #: Builds the message of one delivery: an EmailMessage, or its finished wire form.
-Renderer = Callable[[Delivery], EmailMessage | Envelope]
+Renderer = Callable[[handover.Row], EmailMessage | Envelope]
 OnSent = Callable[[str, int, list[int]], None]
 
 QUEUE_CHUNK = 1000
@@ -63,7 +63,7 @@ class MailingKind:
     #: without it the pipeline keeps the pause itself (crm.mail.autopause.MailingPause).
     pause: Callable[[int, str], None] | None = None
     #: Called with (subject id, batch) before a batch is rendered: load what its messages need at once.
-    prepare: Callable[[int, list[Delivery]], None] | None = None
+    prepare: Callable[[int, list[handover.Row]], None] | None = None
 
 
 _KINDS: dict[str, MailingKind] = {}
@@ -73,9 +73,10 @@ def register(
     kind: str, render: Renderer, *, channel: ConsentChannel | None = None, on_sent: OnSent | None = None,
     active: Callable[[int], bool] | None = None, finished: Callable[[int], None] | None = None,
     pause: Callable[[int, str], None] | None = None,
-    prepare: Callable[[int, list[Delivery]], None] | None = None,
+    prepare: Callable[[int, list[handover.Row]], None] | None = None,
 ) -> None:
-    """Make `render(delivery)` build every message of mailings of `kind`."""
+    """Make `render(row)` build every message of mailings of `kind` (a handover.Row: the delivery's id,
+    mailing, subject id, person id, email and attempts, not the ORM object)."""
     _KINDS[kind] = MailingKind(render, channel, on_sent, active, finished, pause, prepare)
 
 
@@ -154,7 +155,7 @@ def _inline(value):
     return sa.literal(value, literal_execute=True)
 
 
-def _claim(mailing: str, subject_id: int, size: int, now: datetime) -> list[Delivery]:
+def _claim(mailing: str, subject_id: int, size: int, now: datetime) -> list[handover.Row]:
     """Claim up to `size` due rows for this worker; other workers skip them until the claim runs out."""
     # The mailing and the status are written into the SQL, not bound: PostgreSQL plans a statement it has
     # prepared (psycopg does after five runs) for any values, and for any status that was a walk along the
@@ -179,14 +180,12 @@ def _claim(mailing: str, subject_id: int, size: int, now: datetime) -> list[Deli
     ids = db.session.scalars(stmt.execution_options(synchronize_session=False)).all()
     if not ids:
         return []
-    return list(
-        db.session.scalars(
-            sa.select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id).execution_options(populate_existing=True)
-        )
-    )
+    # Plain rows, not ORM objects: the renderers read these six values, and the ledger writes by id.
+    columns = (Delivery.id, Delivery.mailing, Delivery.subject_id, Delivery.person_id, Delivery.email, Delivery.attempts)
+    return [handover.Row(*row) for row in db.session.execute(sa.select(*columns).where(Delivery.id.in_(ids)).order_by(Delivery.id))]
 
 
-def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult, ledger: handover.Ledger) -> list[handover.Prepared]:
+def _render(kind: MailingKind, batch: list[handover.Row], result: DispatchResult, ledger: handover.Ledger) -> list[handover.Prepared]:
     """The batch's messages, built now, or left to the send loop for kinds with `prepare`."""
     if kind.prepare and batch:
         kind.prepare(batch[0].subject_id, batch)
@@ -194,7 +193,7 @@ def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult, le
     blocked = set(db.session.scalars(sa.select(Suppression.email).where(Suppression.email.in_(emails), blocking(kind.channel))))
     prepared = []
     for delivery in batch:
-        item = handover.Prepared(handover.Row(delivery.id, delivery.mailing, delivery.subject_id, delivery.person_id, delivery.email, delivery.attempts))
+        item = handover.Prepared(delivery)
         if not delivery.email or delivery.email in blocked:
             ledger.finish(delivery.id, delivery.attempts, DeliveryStatus.failed, "Entfallen: Keine oder eine gesperrte Adresse.")
             result.failed += 1
@@ -203,7 +202,7 @@ def _render(kind: MailingKind, batch: list[Delivery], result: DispatchResult, le
     return prepared
 
 
-def _hold_back(batch: list[Delivery], limits: Limits, now: datetime, result: DispatchResult, ledger: handover.Ledger) -> list[Delivery]:
+def _hold_back(batch: list[handover.Row], limits: Limits, now: datetime, result: DispatchResult, ledger: handover.Ledger) -> list[handover.Row]:
     """The deliveries whose recipient domain has a token now; the others go back into the queue until
     their domain's computed turn (no attempt counted), so one slow domain does not stall the rest."""
     ready = []

@@ -28,7 +28,7 @@ from crm.extensions import db
 from crm.mail import pipeline
 from crm.mail.fastmime import BodyTemplate, MessageTemplate, Personal
 from crm.mail.message import sender_domain
-from crm.mail.models import Delivery
+from crm.mail.handover import Row
 from crm.mail.services import external_url
 from crm.mail.transports import Envelope
 from crm.newsletters.links import mailto_link, preferences_token, unsubscribe_mailto, unsubscribe_token
@@ -179,7 +179,7 @@ def mailer_for(newsletter: Newsletter) -> Mailer:
     return mailer
 
 
-def prepare(newsletter_id: int, batch: list[Delivery]) -> None:
+def prepare(newsletter_id: int, batch: list[Row]) -> None:
     """Load what the batch's messages need: its people with their roles, and their invitations."""
     newsletter = db.session.get(Newsletter, newsletter_id)
     if newsletter is None:
@@ -188,7 +188,7 @@ def prepare(newsletter_id: int, batch: list[Delivery]) -> None:
     mailer_for(newsletter).load([d.person_id for d in batch if d.person_id is not None])
 
 
-def render_delivery(delivery: Delivery) -> Envelope:
+def render_delivery(delivery: Row) -> Envelope:
     """The pipeline's renderer: the frozen newsletter, finished for the delivery's person."""
     mailer = _mailers().get(delivery.subject_id)
     if mailer is None or delivery.person_id not in mailer.people:  # not prepared as part of a batch

@@ -5,6 +5,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
+from crm.contacts.models import Person
 from crm.extensions import db, utcnow
 from crm.mail import pipeline
 from crm.mail.message import build_message, recipient
@@ -15,12 +16,13 @@ from tests.conftest import free_port
 MAILING = "pipeline_test"
 
 
-def _render(delivery: Delivery):
+def _render(delivery):
     if delivery.email.startswith("kaputt"):
         raise ValueError("Vorlage fehlt")
+    person = db.session.get(Person, delivery.person_id)
     return build_message(
-        sender="Kommune 2.0 e. V. <geschaeftsstelle@example.org>", to=recipient(delivery.person.full_name, delivery.email),
-        subject=f"Rundschreiben {delivery.subject_id}", text=f"Guten Tag {delivery.person.full_name}",
+        sender="Kommune 2.0 e. V. <geschaeftsstelle@example.org>", to=recipient(person.full_name, delivery.email),
+        subject=f"Rundschreiben {delivery.subject_id}", text=f"Guten Tag {person.full_name}",
     )  # fmt: skip
 
 
