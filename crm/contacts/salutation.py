@@ -6,6 +6,7 @@ offices do too ("Sehr geehrter Herr Bürgermeister Dreier"), in the female form 
 ("Sehr geehrte Frau Bürgermeisterin Muster"); without a known salutation the neutral
 "Guten Tag Kim Beispiel" is used. The address block keeps the full academic title.
 """
+import functools
 import re
 
 #: Offices used in salutations, male form -> female form. Longest first, so that
@@ -49,6 +50,7 @@ def _starts_with_word(text: str, word: str) -> bool:
     return text == word or (text.startswith(word) and not (text[len(word)].isalnum() or text[len(word)] == "-"))
 
 
+@functools.lru_cache(maxsize=4096)  # a newsletter asks for every recipient; the offices repeat
 def office_title(position: str | None, salutation) -> str | None:
     """The office to name in the salutation, in the person's form, or None ("Leiterin des OB-Büros")."""
     if not position or not _is_gendered(salutation):
