@@ -44,6 +44,7 @@ FIELD_LABELS = {
     "end_date": "Ende", "role": "Rolle", "active": "aktiv", "status": "Status", "type": "Art", "entity": "Art des Eintrags",
     "number": "Nummer", "password": "Passwort", "mail": "E-Mail", "description": "Beschreibung",
     "filters": "Filter", "merged": "Zusammenführung", "organization_id": "Organisation", "person_id": "Person",
+    "moved": "übernommen", "held_by_both": "bei beiden vorhanden",
     "data": "Angaben", "message": "Nachricht", "decision_note": "Antwort der Geschäftsstelle",
     "newsletter_consent": "Newsletter erwünscht", "invitation_consent": "Einladungen erwünscht",
     "created_at": "angelegt am", "updated_at": "geändert am", "erased_at": "gelöscht am", "organization": "Organisation",

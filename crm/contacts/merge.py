@@ -4,8 +4,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crm.audit.models import AuditLog, jsonable
+from crm.audit.models import jsonable
 from crm.audit.services import record
+from crm.contacts import merge_relations as relations
 from crm.contacts.models import Affiliation, Consent, ConsentChannel, Person, PersonMerge, Salutation, Tag
 from crm.contacts.services.people import CONSENT_CACHE, refresh_context_keys
 from crm.errors import ValidationFailed
@@ -58,18 +59,16 @@ def merge_people(keep: Person, remove: Person, *, choices: dict[str, str], actor
         full_name=remove.full_name, created_at=jsonable(remove.created_at), tags=[t.id for t in remove.tags]
     )
     values = merged_values(keep, remove, choices)
+    # Earlier merges into the person now merged away follow it to the kept person (its links and
+    # data export find them there) and go back to it when this merge is undone.
+    earlier = db.session.scalars(sa.select(PersonMerge.id).where(PersonMerge.kept_person_id == remove.id)).all()
     moved: dict[str, Any] = {
         "affiliations": [{"id": a.id, "primary": a.is_primary} for a in remove.affiliations],
         "tags_added": [t.id for t in remove.tags if t not in keep.tags],
         "user": removed_user.id if removed_user else None,
+        "merges": earlier,
+        **relations.move_dismissals(keep.id, remove.id),
     }
-    from crm.members.models import Membership
-
-    moved["memberships"] = db.session.scalars(sa.select(Membership.id).where(Membership.person_id == remove.id)).all()
-    moved["consents"] = db.session.scalars(sa.select(Consent.id).where(Consent.person_id == remove.id)).all()
-    moved["audit"] = db.session.scalars(sa.select(AuditLog.id).where(AuditLog.person_id == remove.id)).all()
-    # Earlier merges into the person now merged away must still be undoable once it is restored.
-    moved["merges"] = db.session.scalars(sa.select(PersonMerge.id).where(PersonMerge.kept_person_id == remove.id)).all()
 
     # Roles move over; the kept person's primary role stays the primary one.
     has_primary = any(a.is_primary for a in keep.affiliations)
@@ -79,9 +78,9 @@ def merge_people(keep: Person, remove: Person, *, choices: dict[str, str], actor
         affiliation.person = keep
     keep.tags = list({t.id: t for t in [*keep.tags, *remove.tags]}.values())
     db.session.flush()
-    db.session.execute(sa.update(Membership).where(Membership.id.in_(moved["memberships"])).values(person_id=keep.id))
-    db.session.execute(sa.update(Consent).where(Consent.id.in_(moved["consents"])).values(person_id=keep.id))
-    db.session.execute(sa.update(AuditLog).where(AuditLog.id.in_(moved["audit"])).values(person_id=keep.id))
+    rows, held_by_both = relations.move(keep.id, remove.id)
+    moved.update(rows)
+    db.session.execute(sa.update(PersonMerge).where(PersonMerge.id.in_(earlier)).values(kept_person_id=keep.id))
     if removed_user is not None:
         removed_user.person_id = keep.id
 
@@ -98,8 +97,26 @@ def merge_people(keep: Person, remove: Person, *, choices: dict[str, str], actor
     )  # fmt: skip
     db.session.add(merge)
     changes = {n: [kept_before[n], jsonable(getattr(keep, n))] for n in FIELDS if kept_before[n] != jsonable(getattr(keep, n))}
+    if summary := _summary(moved):
+        changes["moved"] = [None, summary]
+    if held_by_both:
+        changes["held_by_both"] = [None, " ".join(held_by_both)]
     record("merge", merge, actor=actor, changes={"merged": [removed_snapshot["full_name"], keep.full_name], **changes})
     return merge
+
+
+def _summary(moved: dict[str, Any]) -> str:
+    """ "Einladungen: 2, Mitwirkungen im Programm: 1" of what moved (the history is the person's own)."""
+    return ", ".join(f"{r.label}: {len(moved[r.key])}" for r in relations.RELATIONS if moved.get(r.key) and r.key != "audit")
+
+
+def _merged_on(merge: PersonMerge, keep: Person) -> bool:
+    """Whether the merge's kept record was itself merged away later (its merges then follow the new
+    kept person, so that links and the person's data export find them)."""
+    later = db.session.scalars(sa.select(PersonMerge).where(
+        PersonMerge.kept_person_id == keep.id, PersonMerge.undone_at.is_(None), PersonMerge.id != merge.id
+    ))  # fmt: skip
+    return any(merge.id in m.moved.get("merges", []) for m in later)
 
 
 def undo_merge(merge: PersonMerge, *, actor) -> Person:
@@ -109,6 +126,9 @@ def undo_merge(merge: PersonMerge, *, actor) -> Person:
     keep = db.session.get(Person, merge.kept_person_id) if merge.kept_person_id else None
     if keep is None:
         raise ValidationFailed(None, "Die behaltene Person gibt es nicht mehr; die Zusammenführung kann nicht rückgängig gemacht werden.")
+    if _merged_on(merge, keep):
+        raise ValidationFailed(None, f"Der behaltene Datensatz wurde danach in {keep.full_name} zusammengeführt. "
+                                     "Bitte machen Sie zuerst diese spätere Zusammenführung rückgängig.")  # fmt: skip
     snapshot = merge.removed_snapshot
     email = snapshot.get("email")
     if email and email != merge.kept_before.get("email"):
@@ -135,12 +155,8 @@ def undo_merge(merge: PersonMerge, *, actor) -> Person:
             affiliation.is_primary = item["primary"]
     restored.tags = db.session.scalars(sa.select(Tag).where(Tag.id.in_(snapshot.get("tags", [])))).all()
     keep.tags = [t for t in keep.tags if t.id not in set(merge.moved.get("tags_added", []))]
-    from crm.members.models import Membership
-
-    for model, key in ((Membership, "memberships"), (Consent, "consents"), (AuditLog, "audit")):
-        ids = merge.moved.get(key, [])
-        if ids:
-            db.session.execute(sa.update(model).where(model.id.in_(ids)).values(person_id=restored.id))
+    relations.give_back(merge.moved, keep.id, restored.id)
+    relations.give_back_dismissals(merge.moved, keep.id, restored.id)
     if merge.moved.get("merges"):
         db.session.execute(sa.update(PersonMerge).where(PersonMerge.id.in_(merge.moved["merges"])).values(kept_person_id=restored.id))
     if merge.moved.get("user"):

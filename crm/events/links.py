@@ -5,6 +5,10 @@ digest is stored in Invitation.token_digest. The secret is an HMAC of the event'
 the person under the app's SECRET_KEY, so the same link can be written again into each reminder
 without storing it, yet nobody can compute it from the database alone. Erasure overwrites the
 digest, which ends the link; so does the end of the event (checked by the pages, not here).
+
+A merge of two people keeps the links that went out: an invitation moved to the kept person keeps
+its digest (made for the merged-away record), so its link is found by the merged-away person's id;
+the link of an invitation that gave way to the other's (both were invited) opens the one that stayed.
 """
 import base64
 import hashlib
@@ -13,6 +17,7 @@ import hmac
 import sqlalchemy as sa
 from flask import current_app
 
+from crm.contacts.models import PersonMerge
 from crm.events.models import Event, Invitation
 from crm.extensions import db
 from crm.mail.services import external_url
@@ -36,13 +41,39 @@ def token_digest(event: Event, person_id: int) -> str:
     return _digest(_secret(event, person_id))
 
 
+def _link_secret(invitation: Invitation) -> str:
+    """The secret behind the invitation's digest: the invitee's, or that of a record merged into the invitee."""
+    secret = _secret(invitation.event, invitation.person_id)
+    if _digest(secret) != invitation.token_digest:
+        merged_away = db.session.scalars(sa.select(PersonMerge.removed_person_id).where(
+            PersonMerge.kept_person_id == invitation.person_id, PersonMerge.undone_at.is_(None)
+        ))  # fmt: skip
+        for person_id in merged_away:
+            if _digest(other := _secret(invitation.event, person_id)) == invitation.token_digest:
+                return other
+    return secret
+
+
 def rsvp_token(invitation: Invitation) -> str:
-    return make_token(PURPOSE, _secret(invitation.event, invitation.person_id))
+    return make_token(PURPOSE, _link_secret(invitation))
 
 
 def rsvp_url(invitation: Invitation) -> str:
     """The absolute personal link for mails (works outside a request, too)."""
     return external_url("rsvp.show", token=rsvp_token(invitation))
+
+
+def _after_merge(digest: str) -> Invitation | None:
+    """The invitation that stayed when the one with this digest gave way in a merge (both were invited)."""
+    from crm.contacts.merge_relations import given_way
+
+    found = given_way("invitations", "token_digest", digest)
+    if found is None or found[0].kept_person_id is None:
+        return None
+    merge, row = found
+    return db.session.scalar(
+        sa.select(Invitation).where(Invitation.event_id == row["event_id"], Invitation.person_id == merge.kept_person_id)
+    )
 
 
 def find_invitation(token: str) -> Invitation:
@@ -51,6 +82,7 @@ def find_invitation(token: str) -> Invitation:
     invitation = None
     if isinstance(secret, str):
         invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_digest == _digest(secret)))
+        invitation = invitation or _after_merge(_digest(secret))
     if invitation is None:
         raise TokenInvalid()
     return invitation

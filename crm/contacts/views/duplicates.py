@@ -4,6 +4,7 @@ from flask_login import current_user
 
 from crm.contacts.duplicates import dismiss, likely_pairs
 from crm.contacts.merge import FIELDS, merge_people, merged_values, undo_merge
+from crm.contacts.merge_relations import preview
 from crm.contacts.models import Person, PersonMerge
 from crm.errors import ValidationFailed
 from crm.extensions import db
@@ -49,10 +50,11 @@ def merge(a_id: int, b_id: int):
         db.session.commit()
         flash(f"Die Datensätze wurden zu {keep.full_name} zusammengeführt. Rückgängig machen können Sie das im Protokoll.", "success")
         return redirect(url_for("people.show", person_id=keep.id) + f"#merge-{merge_record.id}")
+    counts, held_by_both = preview(a.id, b.id)
     differing = [n for n in FIELDS if getattr(a, n) not in (None, "") and getattr(b, n) not in (None, "") and getattr(a, n) != getattr(b, n)]
     return render_template(
         "contacts/duplicates/merge.html", a=a, b=b, fields=FIELDS, labels=FIELD_LABELS, differing=differing,
-        preview=merged_values(a, b, {}),
+        preview=merged_values(a, b, {}), counts=counts, held_by_both=held_by_both,
     )  # fmt: skip
 
 
