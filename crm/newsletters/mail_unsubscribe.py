@@ -16,6 +16,7 @@ import email
 import email.policy
 import logging
 import re
+from datetime import datetime
 from email.utils import parseaddr, parsedate_to_datetime
 
 from crm.contacts.models import Person
@@ -52,14 +53,14 @@ def unsubscribe_by_mail(data: bytes) -> bool:
 
 
 def _proof(message: email.message.EmailMessage) -> str:
-    """ "E-Mail von leser@example.org an abmelden@example.org, Message-ID <…>" for the consent ledger."""
+    """ "Abmeldung per E-Mail von leser@example.org an abmelden@example.org, Message-ID <…>" for the consent ledger."""
     sender = parseaddr(str(message.get("From", "")))[1] or "unbekannt"
     recipient = parseaddr(str(message.get("To", "")))[1] or "unbekannt"
     message_id = str(message.get("Message-ID", "")).strip() or "ohne Message-ID"
     return f"{NOTE} von {sender} an {recipient}, Message-ID {message_id}"
 
 
-def _sent_at(message: email.message.EmailMessage):
+def _sent_at(message: email.message.EmailMessage) -> datetime | None:
     """The mail's Date header (aware), or None (now) when it is missing, unreadable or without a time zone."""
     try:
         sent = parsedate_to_datetime(str(message.get("Date", "")))

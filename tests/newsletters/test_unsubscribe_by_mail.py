@@ -4,8 +4,8 @@ import email
 import email.policy
 import re
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from datetime import datetime, timezone
+from email.utils import format_datetime, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -17,7 +17,7 @@ from crm.events import sending as event_sending
 from crm.events.invitations import invite
 from crm.extensions import db
 from crm.newsletters import sending
-from crm.newsletters.links import unsubscribe_token
+from crm.newsletters.links import unsubscribe_mailto, unsubscribe_token
 from tests.newsletters import ledger, suppression
 
 MAILTO = re.compile(r"<mailto:([^>]+)>")
@@ -175,8 +175,6 @@ def test_a_request_for_a_deleted_person_is_filed_away(runner, make, bounce_mailb
 
 
 def test_the_mailto_address_is_the_configured_one_else_the_bounce_mailbox_else_the_sender(app, make, monkeypatch):
-    from crm.newsletters.links import unsubscribe_mailto
-
     assert unsubscribe_mailto() == "geschaeftsstelle@example.org"  # MAIL_FROM: no mailbox is read
     monkeypatch.setitem(app.config, "BOUNCE_ADDRESS", BOUNCES)
     assert unsubscribe_mailto() == BOUNCES
