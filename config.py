@@ -57,7 +57,7 @@ class Config:
     SMTP_SERVER_COOLDOWN = env_int("SMTP_SERVER_COOLDOWN", 60)  # seconds a server is left out after failing or 421
     # Bulk mailings (crm.mail.pipeline): messages per batch and commit, how long a worker's claim on
     # a batch lasts, and retries of temporary failures (4xx, no connection) with backoff.
-    MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 100)
+    MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 500)
     MAIL_CLAIM_SECONDS = env_int("MAIL_CLAIM_SECONDS", 10 * 60)
     MAIL_RETRY_SECONDS = env_int("MAIL_RETRY_SECONDS", 5 * 60)  # doubled after each attempt
     MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 5)

@@ -244,14 +244,25 @@ def _push(port: int, samples_path: str, count: int, out) -> None:
         size = int.from_bytes(data[position : position + 4], "big")
         messages.append(data[position + 4 : position + 4 + size])
         position += 4 + size
-    from crm.mail.transports import Envelope, _sendmail
+    from crm.mail.dialogue import announce, hand_over
+    from crm.mail.transports import Envelope
 
     smtp = smtplib.SMTP("127.0.0.1", port)
     smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the transport does
     cpu = time.process_time()
-    for i in range(count):  # the SMTP dialogue of the full path (pipelined where offered), without the rest
+    # The SMTP dialogue of the full path (crm.mail.handover), without the rest: message i is announced
+    # after the final answer to i - 2 is read and i - 1 is handed over, with i - 1's terminator.
+    announced, answer = None, None
+    for i in range(count):
+        if announced:
+            if answer:
+                answer()
+            answer = hand_over(smtp, *announced, terminate=False)
         item = Envelope("newsletter@example.org", (f"empfaenger.{i}@example.org",), messages[i % len(messages)], "")
-        _sendmail(smtp, item, None)()
+        announced = (item, None, announce(smtp, item, first=b".\r\n" if answer else b""))
+    if answer:
+        answer()
+    hand_over(smtp, *announced)()
     smtp.quit()
     print(f"   raw: {(time.process_time() - cpu) / count * 1000:.2f} ms CPU per message in the pushing process", flush=True)
     out.put(peak_rss_mb())

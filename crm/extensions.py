@@ -2,6 +2,8 @@
 from datetime import datetime, timezone
 
 import click
+import sqlite3
+
 import sqlalchemy as sa
 from flask import current_app, g
 from flask_login import LoginManager
@@ -72,6 +74,14 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
         )
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Write-ahead log: the office reads while a send writes its ledger, and a commit is one append to
+        # the log, not two flushes to disk. NORMAL syncs at checkpoints only: a commit survives a crash
+        # of the app, a power cut may take back the last ones (as it may the mail journal's entries).
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:  # another process is switching the file over right now
+            pass
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
 

@@ -10,8 +10,9 @@ headers and the personal List-Unsubscribe are encoded, and the pieces are joined
 Quoted-printable allows a soft line break ("=" at the end of a line) anywhere between encoded
 characters, and a decoder removes it. So every piece except a line's last ends with a soft break:
 the joined body decodes to exactly the text the slow path encodes, every line stays within 76
-characters (RFC 2045) and ends with CRLF. tests/mail/test_fastmime.py proves the decoded message equal
-to the one EmailMessage builds, and checks these rules on the bytes.
+characters (RFC 2045) and ends with CRLF, and no line starts with a dot (see _dotless).
+tests/mail/test_fastmime.py proves the decoded message equal to the one EmailMessage builds, and
+checks these rules on the bytes.
 """
 import base64
 import binascii
@@ -50,6 +51,26 @@ def _soft_ended(encoded: bytes) -> bytes:
     return encoded[:start] + last[:cut] + b"=\r\n" + last[cut:] + b"=\r\n"
 
 
+def _dotless(encoded: bytes) -> bytes:
+    """`encoded` (pieces of whole lines, each starting a line) with no line that starts with ".": such a
+    dot is written "=2E", which decodes the same. The SMTP transport then finds no dot to double (RFC 5321
+    4.5.2) and need not copy the whole message to double one."""
+    if not encoded.startswith(b".") and b"\n." not in encoded:
+        return encoded
+    return b"\r\n".join(_dot_escaped(line) if line.startswith(b".") else line for line in encoded.split(b"\r\n"))
+
+
+def _dot_escaped(line: bytes) -> bytes:
+    line = b"=2E" + line[1:]
+    if len(line) <= QP_LINE:
+        return line
+    cut = QP_LINE - 1  # a soft break, never inside an "=XX" escape
+    while b"=" in line[cut - 2 : cut]:
+        cut -= 1
+    rest = line[cut:]  # a few characters
+    return line[:cut] + b"=\r\n" + (_dot_escaped(rest) if rest.startswith(b".") else rest)
+
+
 class BodyTemplate:
     """A text with markers, encoded quoted-printable once; render() fills in one recipient's values.
 
@@ -75,20 +96,20 @@ class BodyTemplate:
 
     def _static(self, lines: str) -> None:
         if lines:
-            self.pieces.append(_qp(lines))
+            self.pieces.append(_dotless(_qp(lines)))
 
     def _line(self, line: str, pattern: re.Pattern, key: Callable[[re.Match], str]) -> None:
         position = 0
         for match in pattern.finditer(line):
-            self.pieces.append(_soft_ended(_qp(line[position : match.start()])))
+            self.pieces.append(_dotless(_soft_ended(_qp(line[position : match.start()]))))
             self.pieces.append(key(match))
             position = match.end()
-        self.pieces.append(_qp(line[position:]) + b"\r\n")
+        self.pieces.append(_dotless(_qp(line[position:]) + b"\r\n"))
 
     def render(self, values: Mapping[str, str]) -> bytes:
         quote = self.quote
         return b"".join(
-            piece if type(piece) is bytes else _soft_ended(_qp(quote(values.get(piece, "")))) for piece in self.pieces
+            piece if type(piece) is bytes else _dotless(_soft_ended(_qp(quote(values.get(piece, ""))))) for piece in self.pieces
         )
 
 

@@ -1,14 +1,16 @@
 """Handing a batch of messages to the mail server, and recording what happened.
 
 The pipeline (crm.mail.pipeline) claims and prepares a batch; send() hands it over with no
-transaction open. A message's final answer is read only when the next message is built, so the
-server takes one while this process makes the other. Each message is noted in the journal just
+transaction open. Messages go out in steps (crm.mail.dialogue): a message's envelope is answered
+while the next one is built, and its final answer is read after that, so the server works on one
+while this process makes the other. Each message is noted in the journal just
 before its DATA terminator (crm.mail.journal). What happened to each delivery goes into a Ledger,
 written with one executemany UPDATE per kind of change before the batch's commit.
 """
 import logging
 import re
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable
 
@@ -142,43 +144,107 @@ class Run:
 
 
 def send(run: Run, prepared: list[Prepared]) -> list[int]:
-    """Hand the messages over; returns the ids of the people sent to. No transaction is open here.
-
-    A message's final answer is read only when the next message is built: the server takes the one
-    while this process makes the other (it does not wait for the server, nor the server for it).
-    """
-    sent_to: list[int] = []
-    outstanding: tuple[Prepared, Callable] | None = None  # handed over, its final answer not yet read
+    """Hand the messages over; returns the ids of the people sent to. No transaction is open here."""
+    flight = _Flight(run)
     index = 0
     try:
         for index, item in enumerate(prepared):
             if item.envelope is None and not build(run.kind, item, item.row, run.result, run.ledger):
                 continue
-            if outstanding:
-                stop, outstanding = _answered(run, *outstanding, sent_to), None
-                if stop:
-                    _stop(run, prepared[index:])
-                    break
-            run.limits.pace()
-            try:
-                answer = run.transport.send(item.envelope, before_commit=lambda: run.log.handing_over(item.row.id, item.envelope.message_id),
-                                            deferred=True)  # fmt: skip
-            except TransportError as error:
-                if _refused(run, item, error):
-                    _stop(run, prepared[index + 1 :])
-                    break
-                continue
-            outstanding, index = (item, answer), index + 1  # past it: an error from here on keeps it as sent
-        if outstanding:
-            _answered(run, *outstanding, sent_to)
+            if flight.take(item):
+                _stop(run, prepared[index + 1 :])
+                break
+        index = len(prepared)  # each one is on its way, recorded or put back
+        flight.land()
     except BaseException:
         # Keep what went out (a message handed over counts as sent, as in the journal), free the rest
         # for the next run, then let the error propagate.
-        if outstanding:
-            _sent(run, outstanding[0], sent_to)
-        release(prepared[index:], None, run.ledger)
+        release([*flight.crashed(), *prepared[index:]], None, run.ledger)
         raise
-    return [person_id for person_id in sent_to if person_id is not None]
+    return [person_id for person_id in flight.sent_to if person_id is not None]
+
+
+class _Flight:
+    """The messages on their way (crm.mail.dialogue): one announced (its envelope is out) and one handed
+    over (its final answer is not read yet). While this process builds the next message, the server
+    answers the one envelope and takes the other content: neither waits for the other."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.sent_to: list[int | None] = []
+        self.announced: tuple[Prepared, object] | None = None
+        self.outstanding: tuple[Prepared, Callable | None] | None = None
+
+    def take(self, item: Prepared) -> bool:
+        """Hand over the announced message, then announce `item`. True when sending must stop; `item`
+        and the announced message are then put back."""
+        if self.announced and self._hand_over():
+            _stop(self.run, [item])
+            return True
+        self.run.limits.pace()
+        try:
+            self.announced = (item, _announce(self.run, item))
+        except TransportError as error:
+            return _refused(self.run, item, error)
+        return False
+
+    def land(self) -> None:
+        """Hand over the announced message and read the last final answer."""
+        if self.announced and self._hand_over():
+            return
+        if self.outstanding:
+            _answered(self.run, *self.outstanding, self.sent_to)
+            self.outstanding = None
+
+    def _hand_over(self) -> bool:
+        # The final answer to the message before comes first on the connection.
+        item, outgoing = self.announced
+        if self.outstanding:
+            stop = _answered(self.run, *self.outstanding, self.sent_to)
+            self.outstanding = None
+            if stop:
+                outgoing.abandon()
+                self.announced = None
+                _stop(self.run, [item])
+                return True
+        try:
+            answer = outgoing.hand_over()
+        except TransportError as error:
+            self.announced = None
+            return _refused(self.run, item, error)
+        self.announced, self.outstanding = None, (item, answer)
+        return False
+
+    def crashed(self) -> list[Prepared]:
+        """After an exception: what was handed over counts as sent; returns the announced message, given up."""
+        if self.outstanding:
+            _sent(self.run, self.outstanding[0], self.sent_to)
+        if not self.announced:
+            return []
+        self.announced[1].abandon()
+        return [self.announced[0]]
+
+
+def _announce(run: Run, item: Prepared):
+    """Start handing `item` over: its envelope goes out now (a transport that cannot announce sends
+    the whole message at hand_over())."""
+    journal_it = partial(run.log.handing_over, item.row.id, item.envelope.message_id)
+    if hasattr(run.transport, "announce"):
+        return run.transport.announce(item.envelope, before_commit=journal_it)
+    return _AllAtOnce(run.transport, item.envelope, journal_it)
+
+
+@dataclass
+class _AllAtOnce:
+    transport: object
+    envelope: Envelope
+    before_commit: Callable[[], None]
+
+    def hand_over(self) -> Callable[[], None] | None:
+        return self.transport.send(self.envelope, before_commit=self.before_commit, deferred=True)
+
+    def abandon(self) -> None:
+        pass
 
 
 def _answered(run: Run, item: Prepared, answer: Callable, sent_to: list) -> bool:
@@ -187,6 +253,9 @@ def _answered(run: Run, item: Prepared, answer: Callable, sent_to: list) -> bool
         if answer is not None:  # a transport that answers at once returns nothing to wait for
             answer()
     except TransportError as error:
+        if error.elsewhere:  # not taken, for no fault of the message: due again at once
+            run.ledger.release(item.delivery_id, None)
+            return False
         return _refused(run, item, error)
     _sent(run, item, sent_to)
     return False

@@ -46,6 +46,9 @@ OnSent = Callable[[str, int, list[int]], None]
 QUEUE_CHUNK = 1000
 #: A run waits for messages held back by a domain's rate only this long; later ones wait for the next run.
 DEFER_WAIT_SECONDS = 60
+#: A batch holds at most this many seconds of sending at the configured rate: a pause or a cancellation,
+#: looked at between batches, then takes effect within seconds also when only a few messages go a second.
+BATCH_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -262,11 +265,11 @@ def recover() -> int:
 def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | None = None, batch_size: int | None = None) -> DispatchResult:
     """Send every due queued message of the mailing; safe to run twice, also at the same time."""
     kind = _KINDS[kind_of(mailing)]
-    size = batch_size or current_app.config["MAIL_BATCH_SIZE"]
     own_transport = transport is None
     transport = transport or get_transport()
     result = DispatchResult()
     limits, errors = configured_limits(), autopause.ErrorWindow.from_config(current_app.config)
+    size = batch_size or _batch_size(limits, transport)
     log = journal.Journal(journal_directory())
     ledger = handover.Ledger()
     try:
@@ -308,6 +311,13 @@ def dispatch(mailing: str, subject_id: int, *, transport=None, now: datetime | N
         kind.finished(subject_id)
     logger.info("Mailing %s/%s: %s sent, %s failed, %s to retry", mailing, subject_id, result.sent, result.failed, result.retry)
     return result
+
+
+def _batch_size(limits: Limits, transport) -> int:
+    """MAIL_BATCH_SIZE, or what the configured rates let go in BATCH_SECONDS if that is less."""
+    rates = [rate for rate in (limits.rate, getattr(transport, "rate", None)) if rate]
+    size = current_app.config["MAIL_BATCH_SIZE"]
+    return min(size, max(1, int(min(rates) * BATCH_SECONDS))) if rates else size
 
 
 def _active(kind: MailingKind, mailing: str, subject_id: int) -> bool:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from crm.mail import ratelimit
 from crm.mail.ratelimit import Bucket, Buckets
-from crm.mail.transports import Envelope, SMTPTransport, TransportError, envelope
+from crm.mail.transports import Envelope, SMTPTransport, TransportError, envelope, send_announced
 
 logger = logging.getLogger(__name__)
 
@@ -104,18 +104,34 @@ class SMTPPool:
         return cls(server_configs(config), buckets=ratelimit.buckets(), timeout=config["SMTP_TIMEOUT"], signer=signer,
                    cooldown=config.get("SMTP_SERVER_COOLDOWN", 60))  # fmt: skip
 
+    @property
+    def rate(self) -> float | None:
+        """The messages per second the servers take together; None: at least one takes any number."""
+        if not all(server.bucket for server in self.servers):
+            return None
+        return sum(server.bucket.rate for server in self.servers)
+
     def send(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None,
              deferred: bool = False) -> Callable[[], None] | None:  # fmt: skip
         """SMTPTransport.send() on the next server in turn; a server that cannot be reached gives the
         message to the next one. With deferred=True the function returned reads the final answer."""
+        return send_announced(self, msg, before_commit, deferred)
+
+    def announce(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None) -> "_Outgoing":
+        """SMTPTransport.announce() on the next server in turn that can be reached."""
         item = envelope(msg)
         if self.signer is not None:
-            item = self.signer.sign(item)
-        failed: list[tuple[_Server, TransportError]] = []
+            item = self.signer.sign(item)  # once, whichever server takes it
+        return self._announce(item, before_commit, [])
+
+    def _announce(self, item: Envelope, before_commit: Callable[[], None] | None, failed: list) -> "_Outgoing":
+        """`failed`: the servers that could not take it already, with their errors."""
         while (server := self._next(exclude=[s for s, _ in failed])) is not None:
+            for other in self.servers:  # a terminator held back for the next envelope goes out now
+                if other is not server:
+                    other.transport.flush()
             try:
-                answer = server.transport.send(item, before_commit=before_commit, deferred=deferred)
-                return self._answer_of(server, item, answer, before_commit) if deferred else None
+                return _Outgoing(self, server, server.transport.announce(item, before_commit=before_commit), failed)
             except TransportError as error:
                 if not (error.connection or error.code == 421):
                     raise  # about this message: another server would answer the same
@@ -134,14 +150,19 @@ class SMTPPool:
                 if not (error.connection or error.code == 421):
                     raise
                 self._take_out(server, error)
-                self.send(item, before_commit=before_commit)
+                if any(s.transport.busy for s in self.servers if s.out_until <= self._clock()):
+                    # That server is in the middle of the next message: this one goes back into the
+                    # queue, and the next batch takes it there.
+                    raise TransportError(str(error), elsewhere=True) from error
+                self._announce(item, before_commit, [(server, error)]).hand_over()()
 
         return finish
 
     def _next(self, exclude: list[_Server]) -> _Server | None:
         """The next server in turn that is in service and has a token; waits the computed time if none has one."""
         now = self._clock()
-        ready = [s for s in self._in_turn() if s.out_until <= now and s not in exclude]
+        # A server with a message announced and not handed over cannot take another one in between.
+        ready = [s for s in self._in_turn() if s.out_until <= now and s not in exclude and not s.transport.busy]
         if not ready:
             return None
         waits = []
@@ -177,3 +198,29 @@ class SMTPPool:
     def close(self) -> None:
         for server in self.servers:
             server.transport.close()
+
+
+@dataclass
+class _Outgoing:
+    """A message announced to one server of the pool; if that server is lost before the message is
+    out or before its final answer, the message goes to another one."""
+
+    pool: SMTPPool
+    server: _Server
+    outgoing: object  # the server's transports.Outgoing
+    failed: list
+
+    def hand_over(self) -> Callable[[], None]:
+        item, before_commit = self.outgoing.item, self.outgoing.before_commit
+        try:
+            answer = self.outgoing.hand_over()
+        except TransportError as error:
+            if not (error.connection or error.code == 421):
+                raise
+            self.pool._take_out(self.server, error)
+            failed = [*self.failed, (self.server, error)]
+            return self.pool._announce(item, before_commit, failed).hand_over()
+        return self.pool._answer_of(self.server, item, answer, before_commit)
+
+    def abandon(self) -> None:
+        self.outgoing.abandon()

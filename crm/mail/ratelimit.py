@@ -233,6 +233,11 @@ class Limits:
         #: Per held-back domain: when its next message may go, as far as this run knows.
         self._slots: dict[str, float] = {}
 
+    @property
+    def rate(self) -> float | None:
+        """The overall messages per second; None: no limit."""
+        return self.overall.rate if self.overall is not None else None
+
     def pace(self) -> None:
         """Wait until the overall rate allows the next message (exactly as long as computed)."""
         if self.overall is not None:

@@ -2,7 +2,6 @@
 import copy
 import email.policy
 import logging
-import re
 import smtplib
 import socket
 import ssl
@@ -15,14 +14,12 @@ from typing import Callable
 from flask import current_app
 
 from crm.extensions import utcnow
+from crm.mail import dialogue
 
 logger = logging.getLogger(__name__)
 
 #: A connection unused for this long is checked (NOOP) before the next message: servers drop idle ones.
 IDLE_CHECK_SECONDS = 10
-#: An address of ASCII atoms (RFC 5321 Dot-string and a domain): smtplib's quoteaddr() would return it
-#: unchanged in angle brackets, after running the email package's address parser (12 µs, twice a message).
-PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 
 
 class TransportError(RuntimeError):
@@ -31,14 +28,16 @@ class TransportError(RuntimeError):
     `permanent`: the server answered 5xx, trying again will not help. `connection`: the server could
     not be reached or dropped the connection, so the next message would fail the same way. `reply`:
     the server's answer ("451 4.3.0 …"), if it gave one; `refused`: the recipients it refused, each
-    with its answer (a DATA answer counts for the recipient of a message that has only one).
+    with its answer (a DATA answer counts for the recipient of a message that has only one). `elsewhere`:
+    the server closed before it took the message, and another one could take it now.
     """
 
     def __init__(self, message: str, *, permanent: bool = False, connection: bool = False, reply: str | None = None,
-                 refused: dict[str, str] | None = None):  # fmt: skip
+                 refused: dict[str, str] | None = None, elsewhere: bool = False):  # fmt: skip
         super().__init__(message)
         self.permanent = permanent
         self.connection = connection
+        self.elsewhere = elsewhere
         self.reply = reply
         self.refused = {address.lower(): answer for address, answer in (refused or {}).items()}
 
@@ -79,6 +78,12 @@ class SMTPTransport:
         self.signer = signer
         self._smtp: smtplib.SMTP | None = None
         self._used_at = 0.0
+        #: A message whose envelope is out and whose content is not: nothing else may go out here meanwhile.
+        self._announced: "Outgoing | None" = None
+        #: Messages handed over whose final answer is not read yet (asking NOOP now would read theirs).
+        self._unanswered = 0
+        #: The terminator of the message handed over last, held back to go out with the next envelope.
+        self._terminator = b""
 
     @property
     def name(self) -> str:
@@ -100,7 +105,8 @@ class SMTPTransport:
         return smtp
 
     def _connection(self) -> smtplib.SMTP:
-        if self._smtp is not None and time.monotonic() - self._used_at > IDLE_CHECK_SECONDS and not self._alive():
+        idle = time.monotonic() - self._used_at > IDLE_CHECK_SECONDS
+        if self._smtp is not None and idle and not self._unanswered and not self._alive():
             self.close()
         if self._smtp is None:
             try:
@@ -130,22 +136,45 @@ class SMTPTransport:
         the function it returns (which raises TransportError like send()): the caller prepares the
         next message while the server takes this one. Call it before anything else is sent.
         """
+        return send_announced(self, msg, before_commit, deferred)
+
+    def announce(self, msg: EmailMessage | Envelope, *, before_commit: Callable[[], None] | None = None) -> "Outgoing":
+        """Write the message's envelope now and leave the rest to Outgoing.hand_over(), so that the
+        server answers while the caller builds the next message (crm.mail.dialogue)."""
         item = envelope(msg)
         if self.signer is not None:
             item = self.signer.sign(item)
+        if self.busy:
+            raise RuntimeError(f"{self.name}: the message announced before is not handed over yet")
         smtp = self._connection()
-        answer = self._guarded(item, lambda: _sendmail(smtp, item, before_commit))
-        if deferred:
-            return lambda: self._refused(item, self._guarded(item, answer))
-        self._refused(item, self._guarded(item, answer))
-        return None
+        first, self._terminator = self._terminator, b""
+        announced = self._guarded(item, lambda: dialogue.announce(smtp, item, first=first))
+        self._announced = Outgoing(self, smtp, item, announced, before_commit)
+        return self._announced
+
+    def flush(self) -> None:
+        """Send the terminator held back for the next envelope now (the next message goes elsewhere, or
+        the final answer is wanted). An error shows when that answer is read."""
+        if self._terminator and self._smtp is not None:
+            try:
+                self._smtp.send(self._terminator)
+            except (smtplib.SMTPException, OSError):
+                pass
+        self._terminator = b""
+
+    @property
+    def busy(self) -> bool:
+        """Whether a message is announced here and not yet handed over."""
+        return self._announced is not None
 
     def _refused(self, item: Envelope, refused: dict) -> None:
         if refused:  # the others got it; the office sees the refusal in the log only
             logger.warning("Mail %s: %s refused %s", item.message_id, self.name, refused)
 
-    def _guarded(self, item: Envelope, step: Callable):
-        """step(), with smtplib's errors told as TransportError in German."""
+    def _guarded(self, item: Envelope, step: Callable, *, final: bool = False):
+        """step(), with smtplib's errors told as TransportError in German. `final`: step reads the final
+        answer, after which the dialogue is in a known state whatever it says (the server has closed
+        after a 421)."""
         try:
             return step()
         except smtplib.SMTPNotSupportedError as exc:
@@ -173,7 +202,8 @@ class SMTPTransport:
                 f"Der Mailserver {self.name} hat die Nachricht abgelehnt: {reply}", permanent=exc.smtp_code >= 500,
                 reply=reply, refused={item.recipients[0]: reply} if len(item.recipients) == 1 else None,
             )  # fmt: skip
-            self.close()  # the state of the dialogue is not certain after a refusal outside RCPT
+            if not final or exc.smtp_code == 421:
+                self.close()  # the state of the dialogue is not certain after a refusal outside RCPT
             raise error from exc
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
@@ -187,112 +217,14 @@ class SMTPTransport:
             self.close()
 
     def close(self) -> None:
+        self.flush()  # the message handed over last is in the journal as sent: the server is to have it
+        self._announced, self._unanswered = None, 0
         if self._smtp is not None:
             try:
                 self._smtp.quit()
             except (smtplib.SMTPException, OSError):
                 pass
             self._smtp = None
-
-
-def _dot_stuffed(data: bytes) -> bytes:
-    """A line that starts with "." gets a second one (RFC 5321 4.5.2), as smtplib does with a regular
-    expression that costs a quarter of a millisecond per newsletter; bytes.replace costs a hundredth."""
-    if b"\n." in data:  # (finding none is much cheaper than copying 30 KB)
-        data = data.replace(b"\n.", b"\n..")
-    return b"." + data if data.startswith(b".") else data
-
-
-def _sendmail(smtp: smtplib.SMTP, item: Envelope, before_commit: Callable[[], None] | None) -> Callable[[], dict]:
-    """What smtplib's sendmail() does (and raises), with a hook before the DATA terminator: the server
-    discards a message whose connection breaks before the final ".", and keeps one that got it.
-    Returns the function that reads the server's final answer and returns the refused recipients
-    when others were accepted. The bytes have CRLF line ends already."""
-    smtp.ehlo_or_helo_if_needed()
-    # An address with non-ASCII characters (RFC 6531) needs a server that offers SMTPUTF8.
-    options = [] if item.sender.isascii() and all(a.isascii() for a in item.recipients) else ["SMTPUTF8"]
-    if not options and smtp.has_extn("pipelining"):
-        refused = _envelope_pipelined(smtp, item)
-    else:
-        refused = _envelope_one_by_one(smtp, item, options)
-    data = _dot_stuffed(item.data)
-    smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
-    if before_commit:
-        before_commit()
-    smtp.send(b".\r\n")
-
-    def answer() -> dict:
-        code, reply = smtp.getreply()
-        if code != 250:
-            _reset(smtp, code)
-            raise smtplib.SMTPDataError(code, reply)
-        return refused
-
-    return answer
-
-
-def _envelope_one_by_one(smtp: smtplib.SMTP, item: Envelope, options: list[str]) -> dict:
-    """MAIL, RCPT and DATA, each after the answer to the one before; the refused recipients."""
-    code, reply = smtp.mail(item.sender, options)
-    if code != 250:
-        _reset(smtp, code)
-        raise smtplib.SMTPSenderRefused(code, reply, item.sender)
-    refused = {}
-    for address in item.recipients:
-        code, reply = smtp.rcpt(address)
-        if code not in (250, 251):
-            refused[address] = (code, reply)
-        if code == 421:
-            break
-    if len(refused) == len(item.recipients) or code == 421:
-        _reset(smtp, code)
-        raise smtplib.SMTPRecipientsRefused(refused)
-    smtp.putcmd("data")
-    code, reply = smtp.getreply()
-    if code != 354:
-        _reset(smtp, code)
-        raise smtplib.SMTPDataError(code, reply)
-    return refused
-
-
-def _quoted(address: str) -> str:
-    """The address for MAIL FROM / RCPT TO, as smtplib.quoteaddr() gives it."""
-    return f"<{address}>" if PLAIN_ADDRESS.fullmatch(address) else smtplib.quoteaddr(address)
-
-
-def _envelope_pipelined(smtp: smtplib.SMTP, item: Envelope) -> dict:
-    """MAIL, RCPT and DATA sent at once to a server that offers PIPELINING (RFC 2920), then their
-    answers read in order: one round trip instead of three per message. Raises as the one-by-one
-    dialogue does; the refused recipients."""
-    commands = [f"MAIL FROM:{_quoted(item.sender)}", *(f"RCPT TO:{_quoted(a)}" for a in item.recipients)]
-    smtp.send("".join(f"{command}\r\n" for command in (*commands, "DATA")))
-    sender = smtp.getreply()
-    answers = [smtp.getreply() for _ in item.recipients]
-    code, reply = smtp.getreply()  # to DATA
-    refused = {address: answer for address, answer in zip(item.recipients, answers) if answer[0] not in (250, 251)}
-    closing = any(answer[0] == 421 for answer in (sender, *answers))
-    failure = None
-    if sender[0] != 250:
-        failure = smtplib.SMTPSenderRefused(*sender, item.sender)
-    elif len(refused) == len(item.recipients) or closing:
-        failure = smtplib.SMTPRecipientsRefused(refused)
-    elif code != 354:
-        failure = smtplib.SMTPDataError(code, reply)
-    if failure is None:
-        return refused
-    if code == 354:  # the server waits for a message nobody is to get: an empty one ends it (RFC 2920 3.1)
-        smtp.send(b".\r\n")
-        code = smtp.getreply()[0]
-    _reset(smtp, 421 if closing else code)
-    raise failure
-
-
-def _reset(smtp: smtplib.SMTP, code: int) -> None:
-    """After a refusal: RSET for the next message, or close when the server is closing (421)."""
-    try:
-        smtp.close() if code == 421 else smtp.rset()
-    except smtplib.SMTPServerDisconnected:
-        pass
 
 
 def _reply_of(code: int, text: bytes | str) -> str:
@@ -304,6 +236,50 @@ def _reply(exc: Exception) -> str | None:
     if isinstance(exc, smtplib.SMTPResponseException):
         return _reply_of(exc.smtp_code, exc.smtp_error)
     return None
+
+
+def send_announced(transport, msg: EmailMessage | Envelope, before_commit: Callable[[], None] | None,
+                   deferred: bool) -> Callable[[], None] | None:  # fmt: skip
+    """send() of a transport that announces: both steps at once, and the final answer now unless deferred."""
+    answer = transport.announce(msg, before_commit=before_commit).hand_over()
+    if deferred:
+        return answer
+    answer()
+    return None
+
+
+@dataclass
+class Outgoing:
+    """A message whose envelope the server has (or will get with the message, if it does not pipeline)."""
+
+    transport: SMTPTransport
+    smtp: smtplib.SMTP
+    item: Envelope
+    announced: bool
+    before_commit: Callable[[], None] | None
+
+    def hand_over(self) -> Callable[[], None]:
+        """Read the answers to the envelope and send the message; returns the function that reads the
+        final answer (raising TransportError), to be called before the connection's next hand-over."""
+        transport, item = self.transport, self.item
+        if transport._announced is self:
+            transport._announced = None
+        answer = transport._guarded(
+            item, lambda: dialogue.hand_over(self.smtp, item, self.before_commit, self.announced, terminate=False)
+        )
+        transport._unanswered, transport._terminator = transport._unanswered + 1, b".\r\n"
+
+        def final_answer() -> None:
+            if transport._smtp is self.smtp:
+                transport._unanswered -= 1
+                transport.flush()
+            transport._refused(item, transport._guarded(item, answer, final=True))
+
+        return final_answer
+
+    def abandon(self) -> None:
+        """Give the message up: the server forgets an envelope whose connection closes before the message."""
+        self.transport.close()
 
 
 class FileTransport:

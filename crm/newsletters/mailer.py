@@ -4,7 +4,7 @@ A dispatching process keeps one `Mailer` per newsletter. It holds the frozen con
 MessageTemplate (crm.mail.fastmime: headers folded and bodies encoded once) and the link makers
 (the app builds each kind of link once; per recipient only the signed token is filled in). Before
 each batch, prepare() loads the batch's people with their roles and their invitations to the
-announced events in a few queries, so a batch of 100 costs no query per recipient.
+announced events in a few queries, so a batch costs no query per recipient.
 
 message_for() in crm.newsletters.sending builds the same message the slow way with EmailMessage;
 it sends test mails, and tests/newsletters/test_mailer.py proves the two give the same message.

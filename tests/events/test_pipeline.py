@@ -86,11 +86,11 @@ class CrashingTransport(SMTPTransport):
         super().__init__("127.0.0.1", port, timeout=5)
         self.survive = survive
 
-    def send(self, msg, **kwargs):
+    def announce(self, msg, **kwargs):
         if self.survive == 0:
             raise RuntimeError("Absturz des Arbeitsprozesses")
         self.survive -= 1
-        return super().send(msg, **kwargs)
+        return super().announce(msg, **kwargs)
 
 
 def test_after_a_crash_the_rest_is_sent_once(app, make, mailbox, smtp_server, sent_hook):

@@ -28,6 +28,7 @@ def assert_wire_rules(data: bytes, *, qp_body: bool = True) -> None:
     data.decode("ascii")  # 7-bit only: no relay needs 8BITMIME
     for line in data.split(b"\r\n"):
         assert len(line) <= (76 if qp_body else 998), line
+        assert not (qp_body and line.startswith(b".")), f"{line}: the transport would have to copy the message to double it"
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,8 @@ def assert_wire_rules(data: bytes, *, qp_body: bool = True) -> None:
         ("Link: {url}\n", {"url": "https://crm.test/abmelden/" + "A1b2-_." * 30}),
         ("Fehlt: {unbekannt}.\n", {}),
         (". Punkt am Zeilenanfang\n{name}\n.\n", {"name": ".Punkt"}),
+        ("." * 200 + "\n" + "x" * 75 + ".." + "ä" * 30 + "\n", {}),  # dots where the encoder breaks the line
+        ("{a}.{b}\n", {"a": "y" * 75, "b": ".mj-column { width:100% }"}),
     ],
 )
 def test_a_body_decodes_to_the_filled_text_and_keeps_every_line_short(source, values):
@@ -120,9 +123,9 @@ def test_dot_stuffing_is_what_smtplib_does():
     """The transport doubles leading dots itself (it sends the terminator on its own, crm.mail.journal)."""
     from smtplib import _quote_periods
 
-    from crm.mail.transports import _dot_stuffed
+    from crm.mail.dialogue import dot_stuffed
 
     rng = random.Random(3)
     for _ in range(300):
         data = b"".join(rng.choice([b".", b"..", b"a", b"\r\n", b" .", b"\r\n."]) for _ in range(rng.randint(0, 40)))
-        assert _dot_stuffed(data) == _quote_periods(data), data
+        assert dot_stuffed(data) == _quote_periods(data), data

@@ -8,6 +8,7 @@ import redis
 from crm.extensions import utcnow
 from crm.mail import pipeline
 from crm.mail.models import DeliveryStatus
+from crm.mail.pool import SMTPPool, ServerConfig
 from crm.mail.ratelimit import Buckets, Limits, RedisBucket, TokenBucket, buckets, parse_rates
 from tests.conftest import free_port
 from tests.events.test_pipeline import MAILING, addresses, deliveries
@@ -115,6 +116,31 @@ def test_a_run_waits_for_held_back_messages_that_are_due_soon(app, make, mailbox
     assert result.sent == 8 and result.deferred >= 1
     assert addresses(mailbox) == sorted(p.email for p in people)
     assert {d.status for d in deliveries()} == {DeliveryStatus.sent}
+
+
+def test_at_a_slow_rate_a_batch_holds_five_seconds_of_sending(app, make, mailbox, sent_hook, monkeypatch):
+    """A pause or a cancellation is looked at between batches: it takes effect within seconds, also when the
+    mail server takes only one message a second."""
+    clock = FakeClock()
+    limits = Limits(Buckets(clock=clock), overall=1, sleep=clock.advance, clock=clock)
+    monkeypatch.setattr(pipeline, "configured_limits", lambda: limits)
+    people = [make.person() for _ in range(12)]
+    pipeline.queue(MAILING, 1, [p.id for p in people])
+
+    assert pipeline.dispatch(MAILING, 1).sent == 12
+
+    assert [len(ids) for _, _, ids in sent_hook] == [5, 5, 2]
+    assert clock.now - 1000 == pytest.approx(11), "one at once, then one a second"
+    assert addresses(mailbox) == sorted(p.email for p in people)
+
+
+def test_the_servers_rates_together_set_the_batch_too(app):
+    servers = [ServerConfig("127.0.0.1", 25, rate=20), ServerConfig("127.0.0.1", 26, rate=10)]
+    unlimited = [*servers, ServerConfig("127.0.0.1", 27)]  # takes whatever the others do not
+    with app.app_context():
+        assert pipeline._batch_size(Limits(Buckets()), SMTPPool(servers, buckets=Buckets())) == 150
+        assert pipeline._batch_size(Limits(Buckets(), overall=2), SMTPPool(servers, buckets=Buckets())) == 10
+        assert pipeline._batch_size(Limits(Buckets()), SMTPPool(unlimited, buckets=Buckets())) == 500
 
 
 # --- Redis ------------------------------------------------------------------------------------------------------
