@@ -249,16 +249,19 @@ class _AllAtOnce:
 
 def _answered(run: Run, item: Prepared, answer: Callable, sent_to: list) -> bool:
     """Read the final answer to `item`; True when sending must stop."""
+    stop = False
     try:
         if answer is not None:  # a transport that answers at once returns nothing to wait for
             answer()
     except TransportError as error:
         if error.elsewhere:  # not taken, for no fault of the message: due again at once
             run.ledger.release(item.delivery_id, None)
-            return False
-        return _refused(run, item, error)
-    _sent(run, item, sent_to)
-    return False
+        else:
+            stop = _refused(run, item, error)
+    else:
+        _sent(run, item, sent_to)
+    item.envelope = None  # done with: the batch holds only the messages on their way (a newsletter's are 28 KB)
+    return stop
 
 
 def _sent(run: Run, item: Prepared, sent_to: list) -> None:
