@@ -167,25 +167,20 @@ def _claim(mailing: str, subject_id: int, size: int, now: datetime) -> list[hand
         Delivery.mailing == _inline(mailing), Delivery.subject_id == _inline(subject_id),
         Delivery.status == _inline(DeliveryStatus.queued), _due(now),
     )  # fmt: skip
-    # Two steps, not UPDATE … WHERE id IN (SELECT … LIMIT n): PostgreSQL may rescan such a subquery and
-    # claim more than n rows. FOR UPDATE SKIP LOCKED lets PostgreSQL workers take different rows; the
-    # repeated conditions in the UPDATE make a SQLite worker that read the same rows claim none of them.
-    candidates = db.session.scalars(
-        sa.select(Delivery.id).where(mine).order_by(Delivery.id).limit(size).with_for_update(skip_locked=True)
-    ).all()
-    if not candidates:
-        return []
+    candidates = sa.select(Delivery.id).where(mine).order_by(Delivery.id).limit(size)
+    if db.session.get_bind().dialect.name == "postgresql":
+        # FOR UPDATE SKIP LOCKED lets workers take different rows. The candidates are a MATERIALIZED CTE:
+        # as a subquery of the UPDATE, PostgreSQL may read them again and claim more than `size` rows.
+        candidates = candidates.with_for_update(skip_locked=True).cte("candidates").prefix_with("MATERIALIZED")
+        where = Delivery.id == candidates.c.id
+    else:
+        where = Delivery.id.in_(candidates.scalar_subquery())  # SQLite: one writer at a time, one statement
     until = now + timedelta(seconds=current_app.config["MAIL_CLAIM_SECONDS"])
-    # PostgreSQL has locked the candidates for this transaction; asked again for the conditions as well,
-    # it read all of the mailing's queued rows instead of the hundred by id.
-    again = [] if db.session.get_bind().dialect.name == "postgresql" else [mine]
-    stmt = sa.update(Delivery).where(Delivery.id.in_(candidates), *again).values(claimed_until=until).returning(Delivery.id)
-    ids = db.session.scalars(stmt.execution_options(synchronize_session=False)).all()
-    if not ids:
-        return []
     # Plain rows, not ORM objects: the renderers read these six values, and the ledger writes by id.
     columns = (Delivery.id, Delivery.mailing, Delivery.subject_id, Delivery.person_id, Delivery.email, Delivery.attempts)
-    return [handover.Row(*row) for row in db.session.execute(sa.select(*columns).where(Delivery.id.in_(ids)).order_by(Delivery.id))]
+    stmt = sa.update(Delivery).where(where).values(claimed_until=until).returning(*columns)
+    claimed = [handover.Row(*row) for row in db.session.execute(stmt.execution_options(synchronize_session=False))]
+    return sorted(claimed, key=lambda row: row.id)  # RETURNING keeps no order
 
 
 def _render(kind: MailingKind, batch: list[handover.Row], result: DispatchResult, ledger: handover.Ledger) -> list[handover.Prepared]:
