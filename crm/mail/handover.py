@@ -182,10 +182,12 @@ class _Flight:
     def take(self, item: Prepared) -> bool:
         """Hand over the announced message, then announce `item`. True when sending must stop; `item`
         and the announced message are then put back."""
+        # Paced before the hand-over: the terminator held back for the next envelope (crm.mail.dialogue)
+        # must not wait out the rate, or a message the journal has as sent could be lost with the process.
+        self.run.limits.pace()
         if self.announced and self._hand_over():
             _stop(self.run, [item])
             return True
-        self.run.limits.pace()
         try:
             self.announced = (item, _announce(self.run, item))
         except TransportError as error:

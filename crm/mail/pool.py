@@ -173,6 +173,8 @@ class SMTPPool:
                 return server
             waits.append((wait, server))
         _, server = min(waits, key=lambda pair: pair[0])
+        for waiting in self.servers:  # no terminator held back while sleeping (see handover._Flight.take)
+            waiting.transport.flush()
         self._sleep(server.bucket.reserve())
         self._turn = self.servers.index(server) + 1
         return server

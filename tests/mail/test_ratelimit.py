@@ -1,12 +1,13 @@
 """Token buckets: computed waits on an injected clock, limits per domain in the pipeline, Redis shared by workers."""
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 import redis
 
 from crm.extensions import utcnow
-from crm.mail import pipeline
+from crm.mail import journal, pipeline
 from crm.mail.models import DeliveryStatus
 from crm.mail.pool import SMTPPool, ServerConfig
 from crm.mail.ratelimit import Buckets, Limits, RedisBucket, TokenBucket, buckets, parse_rates
@@ -132,6 +133,39 @@ def test_at_a_slow_rate_a_batch_holds_five_seconds_of_sending(app, make, mailbox
     assert [len(ids) for _, _, ids in sent_hook] == [5, 5, 2]
     assert clock.now - 1000 == pytest.approx(11), "one at once, then one a second"
     assert addresses(mailbox) == sorted(p.email for p in people)
+
+
+@pytest.mark.parametrize("limited", ["overall", "server"])
+def test_while_waiting_for_the_rate_every_message_in_the_journal_is_complete_at_the_server(app, make, smtp_server, mailbox,
+                                                                                            sent_hook, monkeypatch, limited):  # fmt: skip
+    """The journal counts a message as sent once its terminator is about to go out: a process killed while it
+    waits for the rate must not leave one behind that the server never completed (and so never delivers)."""
+    journaled, checks = [], []
+    handing_over = journal.Journal.handing_over
+    monkeypatch.setattr(journal.Journal, "handing_over", lambda self, *args: journaled.append(args) or handing_over(self, *args))
+
+    def sleep(seconds: float) -> None:
+        deadline = time.monotonic() + 2
+        while len(mailbox.envelopes) < len(journaled) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the server thread takes it
+        checks.append((len(journaled), len(mailbox.envelopes)))
+        clock.advance(seconds)
+
+    clock = FakeClock()
+    if limited == "overall":
+        monkeypatch.setattr(pipeline, "configured_limits", lambda: Limits(Buckets(clock=clock), overall=1, sleep=sleep, clock=clock))
+        transport = None
+    else:
+        server = ServerConfig("127.0.0.1", smtp_server.port, rate=1)
+        transport = SMTPPool([server], buckets=Buckets(clock=clock), timeout=5, clock=clock, sleep=sleep)
+    pipeline.queue(MAILING, 1, [make.person().id for _ in range(4)])
+
+    try:
+        assert pipeline.dispatch(MAILING, 1, transport=transport).sent == 4
+    finally:
+        if transport:
+            transport.close()
+    assert len(checks) == 3 and all(at_server == journaled for journaled, at_server in checks), checks
 
 
 def test_the_servers_rates_together_set_the_batch_too(app):
