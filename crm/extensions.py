@@ -1,9 +1,8 @@
 """Flask extensions, created unbound and initialised in create_app()."""
+import sqlite3
 from datetime import datetime, timezone
 
 import click
-import sqlite3
-
 import sqlalchemy as sa
 from flask import current_app, g
 from flask_login import LoginManager

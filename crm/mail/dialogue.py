@@ -6,8 +6,8 @@ that reads the final answer. A bulk sender announces a message, builds the next 
 server answers, hands the first over, and writes the next envelope before it reads the first's
 final answer (the content of a message may open a group of pipelined commands, RFC 2920 3.1). So
 the server works on one message while this process makes the next, and neither waits for the
-other. sendmail() takes both steps at once. The functions raise smtplib's errors, as its
-sendmail() does; crm.mail.transports tells them in German.
+other. The functions raise smtplib's errors, as its sendmail() does; crm.mail.transports tells
+them in German.
 """
 import re
 import smtplib
@@ -92,11 +92,6 @@ def hand_over(smtp: smtplib.SMTP, item: "Envelope", before_commit: Callable[[], 
         return refused
 
     return answer
-
-
-def sendmail(smtp: smtplib.SMTP, item: "Envelope", before_commit: Callable[[], None] | None = None) -> Callable[[], dict]:
-    """Both steps at once; returns the function that reads the final answer."""
-    return hand_over(smtp, item, before_commit, announce(smtp, item))
 
 
 def _envelope_one_by_one(smtp: smtplib.SMTP, item: "Envelope", options: list[str]) -> dict:

@@ -133,7 +133,7 @@ class SMTPPool:
             try:
                 return _Outgoing(self, server, server.transport.announce(item, before_commit=before_commit), failed)
             except TransportError as error:
-                if not (error.connection or error.code == 421):
+                if not error.server_lost:
                     raise  # about this message: another server would answer the same
                 self._take_out(server, error)
                 failed.append((server, error))
@@ -147,7 +147,7 @@ class SMTPPool:
             try:
                 answer()
             except TransportError as error:
-                if not (error.connection or error.code == 421):
+                if not error.server_lost:
                     raise
                 self._take_out(server, error)
                 if any(s.transport.busy for s in self.servers if s.out_until <= self._clock()):
@@ -217,7 +217,7 @@ class _Outgoing:
         try:
             answer = self.outgoing.hand_over()
         except TransportError as error:
-            if not (error.connection or error.code == 421):
+            if not error.server_lost:
                 raise
             self.pool._take_out(self.server, error)
             failed = [*self.failed, (self.server, error)]

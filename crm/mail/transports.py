@@ -42,6 +42,12 @@ class TransportError(RuntimeError):
         self.refused = {address.lower(): answer for address, answer in (refused or {}).items()}
 
     @property
+    def server_lost(self) -> bool:
+        """Whether the server is out of use for now (not reachable, the connection broke, or it is closing
+        with 421): another server may take the message."""
+        return self.connection or self.code == 421
+
+    @property
     def code(self) -> int | None:
         """The server's reply code (421, 550, …), if it answered."""
         return int(self.reply[:3]) if self.reply and self.reply[:3].isdigit() else None
