@@ -1,8 +1,8 @@
 """The send benchmark's Celery configuration: a Redis broker, worker processes, the same sink.
 
-The workers are a real `celery -A crm.celery_app worker` (prefork, WORKERS processes); the newsletter
-is started from this process with the broker configured, so start() queues the deliveries here and
-the dispatch tasks run in the workers, each over its own SMTP connection. The time runs from start()
+The workers are a real Celery worker started as docs/deployment.md starts one, `python -m crm.worker`
+(prefork, WORKERS processes); the newsletter is started from this process with the broker configured,
+so start() queues the deliveries here and the dispatch tasks run in the workers, each over its own SMTP connection. The time runs from start()
 until every delivery is recorded; the peak RSS is the largest of the worker processes'.
 """
 import multiprocessing
@@ -86,8 +86,7 @@ def celery_run(url: str, sink, newsletter_id: int, samples: Path, raw_count: int
     raw = raw_ceiling(sink, samples, raw_count, WORKERS)
     redis = Redis()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "crm.celery_app", "worker", "--pool=prefork", f"--concurrency={WORKERS}",
-         "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
+        [sys.executable, "-m", "crm.worker", f"--concurrency={WORKERS}", "--without-mingle", "--without-gossip"],
         cwd=ROOT, env=_environment(url, redis.url, sink.port), start_new_session=True,
     )  # fmt: skip
     engine = sa.create_engine(url)

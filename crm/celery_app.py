@@ -1,4 +1,4 @@
-"""What the Celery commands load: `celery -A crm.celery_app worker` and `celery -A crm.celery_app beat`.
+"""What the Celery commands load: `celery -A crm.celery_app worker|beat` and `python -m crm.worker`.
 
 The Flask app is created from the environment as for the web processes (CRM_ENV, CRM_DATABASE_URL,
 CRM_CELERY_BROKER_URL, …), and `app` is its Celery app (crm.engine.celery).

@@ -142,10 +142,10 @@ class Engine:
         env.update({f"CRM_{key}": value for key, value in self.settings.items()})
         return env
 
-    def _start(self, name: str, *arguments: str) -> subprocess.Popen:
+    def _start(self, name: str, *command: str) -> subprocess.Popen:
         log = open(self.tmp_path / f"{name}.log", "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "crm.celery_app", *arguments, "--loglevel=INFO"],
+            [sys.executable, "-m", *command, "--loglevel=INFO"],
             cwd=ROOT, env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the test can kill the worker with its children
         )  # fmt: skip
@@ -154,12 +154,11 @@ class Engine:
         return process
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen:
-        return self._start(
-            name, "worker", "--pool=prefork", "--concurrency=2", "--without-mingle", "--without-gossip", "--hostname", f"{name}@%h"
-        )
+        """A worker as docs/deployment.md starts one (python -m crm.worker), with two pool processes."""
+        return self._start(name, "crm.worker", "--concurrency=2", "--without-mingle", "--without-gossip", "--hostname", f"{name}@%h")
 
     def start_beat(self) -> subprocess.Popen:
-        return self._start("beat", "beat", "--schedule", str(self.tmp_path / "celerybeat-schedule"))
+        return self._start("beat", "celery", "-A", "crm.celery_app", "beat", "--schedule", str(self.tmp_path / "celerybeat-schedule"))
 
     def kill(self, process: subprocess.Popen) -> None:
         """SIGKILL to the worker and every process it forked, as when a machine loses power."""
