@@ -119,6 +119,16 @@ def test_a_whole_message_parses_with_both_parts():
     assert not message.defects and all(not part.defects for part in message.walk())
 
 
+def test_message_ids_are_unique_unguessable_and_in_the_order_they_were_made():
+    template = MessageTemplate(fixed=[], text=BodyTemplate("", MARK, key), html=BodyTemplate("", MARK, key), domain="example.org")
+
+    ids = [template.message_id() for _ in range(2000)]
+
+    times = [i[1:14] for i in ids]
+    assert len(set(ids)) == len(ids) and times == sorted(times)  # a batch's ids land next to each other in the index
+    assert all(re.fullmatch(r"<[0-9a-f]{13}\.[0-9a-f]{16}@example\.org>", i) for i in ids)  # 64 random bits each
+
+
 def test_dot_stuffing_is_what_smtplib_does():
     """The transport doubles leading dots itself (it sends the terminator on its own, crm.mail.journal)."""
     from smtplib import _quote_periods
