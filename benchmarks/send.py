@@ -260,7 +260,7 @@ def _push(port: int, samples_path: str, count: int, ready, out) -> None:
             if answer:
                 answer()
             answer = hand_over(smtp, *announced, terminate=False)
-        item = Envelope("newsletter@example.org", (f"empfaenger.{i}@example.org",), messages[i % len(messages)], "")
+        item = Envelope("newsletter@example.org", (f"empfaenger.{i}@example.org",), messages[i % len(messages)], "", dotless=True)
         announced = (item, None, announce(smtp, item, first=b".\r\n" if answer else b""))
     if answer:
         answer()

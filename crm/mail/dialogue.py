@@ -72,7 +72,7 @@ def hand_over(smtp: smtplib.SMTP, item: "Envelope", before_commit: Callable[[], 
     else:
         smtp.ehlo_or_helo_if_needed()
         refused = _envelope_one_by_one(smtp, item, [] if _ascii(item) else ["SMTPUTF8"])
-    data = dot_stuffed(item.data)
+    data = item.data if item.dotless else dot_stuffed(item.data)
     smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
     if before_commit:
         before_commit()

@@ -157,7 +157,7 @@ class Mailer:
         token = unsubscribe_token(person, ConsentChannel.newsletter)
         personal = Personal(person.full_name, email, self.links.values(person, token), self.links.list_unsubscribe(token))
         message_id = self.template.message_id()
-        return Envelope(self.envelope_sender, (email,), self.template.render(personal, message_id), message_id)
+        return Envelope(self.envelope_sender, (email,), self.template.render(personal, message_id), message_id, dotless=True)
 
 
 #: The mailers of this thread, one per newsletter, renewed when the newsletter is started again. Per thread:
