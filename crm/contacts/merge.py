@@ -119,8 +119,9 @@ def _merged_on(merge: PersonMerge, keep: Person) -> bool:
     return any(merge.id in m.moved.get("merges", []) for m in later)
 
 
-def undo_merge(merge: PersonMerge, *, actor) -> Person:
-    """Recreate the merged-away person and give back everything that was moved."""
+def undo_merge(merge: PersonMerge, *, actor) -> tuple[Person, list[str]]:
+    """Recreate the merged-away person and give back everything that was moved; returns that person and
+    what could not be given back (German, also in the audit entry)."""
     if merge.undone_at is not None:
         raise ValidationFailed(None, "Diese Zusammenführung wurde bereits rückgängig gemacht.")
     keep = db.session.get(Person, merge.kept_person_id) if merge.kept_person_id else None
@@ -129,6 +130,9 @@ def undo_merge(merge: PersonMerge, *, actor) -> Person:
     if _merged_on(merge, keep):
         raise ValidationFailed(None, f"Der behaltene Datensatz wurde danach in {keep.full_name} zusammengeführt. "
                                      "Bitte machen Sie zuerst diese spätere Zusammenführung rückgängig.")  # fmt: skip
+    if db.session.get(Person, merge.removed_person_id) is not None:  # SQLite hands out the id of a deleted row again
+        raise ValidationFailed(None, f"Die Nummer {merge.removed_person_id} des zusammengeführten Datensatzes ist inzwischen "
+                                     "an eine andere Person vergeben; die Zusammenführung kann nicht rückgängig gemacht werden.")  # fmt: skip
     snapshot = merge.removed_snapshot
     email = snapshot.get("email")
     if email and email != merge.kept_before.get("email"):
@@ -155,7 +159,7 @@ def undo_merge(merge: PersonMerge, *, actor) -> Person:
             affiliation.is_primary = item["primary"]
     restored.tags = db.session.scalars(sa.select(Tag).where(Tag.id.in_(snapshot.get("tags", [])))).all()
     keep.tags = [t for t in keep.tags if t.id not in set(merge.moved.get("tags_added", []))]
-    relations.give_back(merge.moved, keep.id, restored.id)
+    not_restored = relations.give_back(merge.moved, keep.id, restored.id)
     relations.give_back_dismissals(merge.moved, keep.id, restored.id)
     if merge.moved.get("merges"):
         db.session.execute(sa.update(PersonMerge).where(PersonMerge.id.in_(merge.moved["merges"])).values(kept_person_id=restored.id))
@@ -170,5 +174,6 @@ def undo_merge(merge: PersonMerge, *, actor) -> Person:
     _refresh_consent_cache(restored)
     refresh_context_keys([keep.id, restored.id])
     merge.undone_at = utcnow()
-    record("merge_undone", merge, actor=actor, changes={"merged": [keep.full_name, restored.full_name]})
-    return restored
+    changes = {"merged": [keep.full_name, restored.full_name]} | ({"not_restored": not_restored} if not_restored else {})
+    record("merge_undone", merge, actor=actor, changes=changes)
+    return restored, not_restored

@@ -187,26 +187,32 @@ def _value(column: sa.Column, value: Any) -> Any:
     return value
 
 
-def _recreate(relation: Relation, row: dict, person_id: int) -> None:
-    """The row as it was, unless its id or its place (e.g. the invitation to that event) was taken
-    since, or what it belongs to is gone (e.g. the programme item was deleted)."""
+def _recreate(relation: Relation, row: dict, person_id: int) -> str | None:
+    """The row as it was; or, when it cannot be, why not (German): its place (e.g. the invitation to
+    that event) was taken since, or what it belongs to is gone (e.g. the programme item was deleted).
+    It keeps its id unless another row has it since (SQLite hands out the ids of deleted rows again)."""
     model = relation.model
     same_place = sa.and_(model.person_id == person_id, *(getattr(model, c) == row[c] for c in relation.once_per))
-    if db.session.scalar(sa.select(model.id).where(sa.or_(model.id == row["id"], same_place)).limit(1)) is not None:
-        return
+    if relation.once_per and db.session.scalar(sa.select(model.id).where(same_place).limit(1)) is not None:
+        return "die Person hat dort inzwischen einen neueren Eintrag"
     if any(_gone(key, row.get(key.parent.key)) for key in model.__table__.foreign_keys if key.parent.key != "person_id"):
-        return
+        return "worauf er sich bezog, wurde inzwischen gelöscht"
     values = {c.key: _value(c, row.get(c.key)) for c in model.__table__.columns}
+    if db.session.get(model, row["id"]) is not None:
+        del values["id"]
     db.session.add(model(**{**values, "person_id": person_id}))
+    return None
 
 
 def _gone(key: sa.ForeignKey, value: Any) -> bool:
     return value is not None and db.session.scalar(sa.select(key.column).where(key.column == value)) is None
 
 
-def give_back(moved: dict[str, Any], keep_id: int, restored_id: int) -> None:
+def give_back(moved: dict[str, Any], keep_id: int, restored_id: int) -> list[str]:
     """The undo of move(): what moved goes back (if still the kept person's), set-aside rows return,
-    and rows that gave way are recreated for their owner."""
+    and rows that gave way are recreated for their owner. Returns what could not be recreated, in German
+    for the office (nothing is left out silently)."""
+    not_restored = []
     for relation in RELATIONS:
         model = relation.model
         if ids := moved.get(relation.key):
@@ -217,8 +223,10 @@ def give_back(moved: dict[str, Any], keep_id: int, restored_id: int) -> None:
             db.session.execute(sa.update(model).where(model.id.in_(ids), model.person_id.is_(None)).values(person_id=restored_id))
         db.session.flush()  # the moved row is back with its owner before the one that gave way returns
         for item in moved.get("given_way", {}).get(relation.key, []):
-            _recreate(relation, item["row"], keep_id if item["owner"] == "kept" else restored_id)
+            if why := _recreate(relation, item["row"], keep_id if item["owner"] == "kept" else restored_id):
+                not_restored.append(f"{relation.label}: Nr. {item['row']['id']} nicht wiederhergestellt, {why}.")
         db.session.flush()
+    return not_restored
 
 
 def given_way(key: str, column: str, value: str) -> tuple[PersonMerge, dict] | None:

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
+from crm.contacts.models import Person, PersonMerge
 from crm.events import agenda, sending
 from crm.events.invitations import invite
 from crm.events.links import rsvp_token
@@ -185,3 +186,63 @@ def test_a_mailing_both_got_stays_in_the_ledger_and_once_in_the_history(client, 
     assert [d["email"] for d in export(client, remove.id)["deliveries"]] == ["h.meyer@example.org"]
     assert [d["email"] for d in export(client, keep.id)["deliveries"]] == ["hans.meier@example.org"]
     assert ledger in answers_page(client, event)
+
+
+@pytest.mark.parametrize("since", ["invited-again", "event-deleted"])
+def test_the_undo_says_which_copy_it_could_not_bring_back(client, make, pair, since):
+    keep, remove = pair
+    event = make.event(title="Sommerempfang")
+    gave_way = make.invitation(event=event, person=keep, status=S.sent)
+    stayed = make.invitation(event=event, person=remove, status=S.accepted, responded_at=JAN)
+    _db.session.commit()
+    gave_way_id = gave_way.id
+    merge_id = merged(client, keep, remove, keep=keep)
+    if since == "invited-again":  # the office deleted the invitation that stayed and invited the person anew
+        _db.session.delete(_db.session.get(Invitation, stayed.id))
+        _db.session.flush()
+        anew = make.invitation(event=event, person=keep, status=S.planned)
+        why, left = "die Person hat dort inzwischen einen neueren Eintrag", [(anew.id, keep.id, S.planned)]
+    else:
+        _db.session.delete(event)
+        why, left = "worauf er sich bezog, wurde inzwischen gelöscht", []
+    _db.session.commit()
+
+    page = page_text(text(client.post(undo_url(merge_id), follow_redirects=True)))
+
+    note = f"Einladungen: Nr. {gave_way_id} nicht wiederhergestellt, {why}."
+    assert "Die Zusammenführung wurde rückgängig gemacht" in page and note in page
+    assert [i[:3] for i in invitations()] == left
+    assert note in page_text(text(client.get("/protokoll/?action=merge_undone")))
+
+
+def test_a_copy_whose_number_was_given_out_again_comes_back_under_a_new_one(client, make, pair):
+    keep, remove = pair
+    event, other_event, someone = make.event(title="Sommerempfang"), make.event(title="Herbsttagung"), make.person()
+    gave_way = make.invitation(event=event, person=keep, status=S.sent, note="Komme mit dem Rad")
+    make.invitation(event=event, person=remove, status=S.accepted, responded_at=JAN)
+    _db.session.commit()
+    gave_way_id = gave_way.id
+    merge_id = merged(client, keep, remove, keep=keep)
+    make.invitation(id=gave_way_id, event=other_event, person=someone)  # as SQLite hands out a deleted row's id again
+    _db.session.commit()
+
+    page = page_text(text(client.post(undo_url(merge_id), follow_redirects=True)))
+
+    assert "nicht wiederhergestellt" not in page and "rückgängig gemacht" in page, page
+    back = _db.session.scalar(sa.select(Invitation).where(Invitation.person_id == keep.id, Invitation.event_id == event.id))
+    assert back.id != gave_way_id and (back.status, back.note) == (S.sent, "Komme mit dem Rad")
+
+
+def test_an_undo_whose_person_number_was_given_out_again_is_refused_and_changes_nothing(client, make, pair):
+    keep, remove = pair
+    removed_id = remove.id
+    merge_id = merged(client, keep, remove, keep=keep)
+    make.person(id=removed_id, first_name="Neu", last_name="Angelegt")  # as SQLite hands out a deleted row's id again
+    _db.session.commit()
+
+    page = page_text(text(client.post(undo_url(merge_id), follow_redirects=True)))
+
+    assert f"Die Nummer {removed_id} des zusammengeführten Datensatzes ist inzwischen an eine andere Person vergeben" in page
+    _db.session.expire_all()
+    assert _db.session.get(Person, removed_id).full_name == "Neu Angelegt"
+    assert _db.session.get(PersonMerge, merge_id).undone_at is None

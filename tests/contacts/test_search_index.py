@@ -167,7 +167,7 @@ def test_merge_and_its_undo_keep_the_index_in_step(client, db, town):
     assert search_people(client, "karin") == (0, [])
     assert_index_in_step()
 
-    undo_merge(merge, actor=None)
+    undo_merge(merge, actor=None)  # (person, what could not be given back)
     db.session.commit()
     assert search_people(client, "oberberg") == (1, ["Mueller, Karin"])
     assert search_people(client, "karin") == (1, ["Mueller, Karin"])

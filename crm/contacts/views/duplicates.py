@@ -63,11 +63,13 @@ def merge(a_id: int, b_id: int):
 def undo(merge_id: int):
     merge_record = db.get_or_404(PersonMerge, merge_id)
     try:
-        restored = undo_merge(merge_record, actor=current_user)
+        restored, not_restored = undo_merge(merge_record, actor=current_user)
     except ValidationFailed as error:
         db.session.rollback()
         flash(error.message, "error")
         return redirect(url_for("audit.index"))
     db.session.commit()
     flash(f"Die Zusammenführung wurde rückgängig gemacht; {restored.full_name} ist wieder ein eigener Datensatz.", "success")
+    for note in not_restored:
+        flash(note, "warning")
     return redirect(url_for("people.show", person_id=restored.id))
