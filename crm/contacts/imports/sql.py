@@ -61,13 +61,17 @@ def stored(column: sa.Column, value: Any) -> Any:
 
 def allocate_ids(table: sa.Table, count: int) -> list[int]:
     """Primary keys for `count` new rows: from the sequence on PostgreSQL; on SQLite (one writer at
-    a time) the next free ones. A clash with a concurrent insert fails the batch's savepoint, and
-    the import then writes those rows one by one."""
+    a time) the next free ones, above every id the table ever had if it remembers them (AUTOINCREMENT:
+    people, whose ids signed links name). A clash with a concurrent insert fails the batch's savepoint,
+    and the import then writes those rows one by one."""
     if _dialect() == "postgresql":
         sequence = db.session.scalar(sa.text(f"SELECT pg_get_serial_sequence('{table.name}', 'id')"))
         ids = sa.text("SELECT nextval(CAST(:seq AS regclass)) FROM generate_series(1, :n)")
         return list(db.session.scalars(ids, {"seq": sequence, "n": count}))
     start = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))) + 1
+    if table.dialect_options["sqlite"]["autoincrement"]:
+        used = db.session.scalar(sa.text("SELECT seq FROM sqlite_sequence WHERE name = :name"), {"name": table.name})
+        start = max(start, (used or 0) + 1)
     return list(range(start, start + count))
 
 

@@ -94,6 +94,9 @@ class Person(db.Model):
     __table_args__ = (
         sa.CheckConstraint("email IS NULL OR (email = lower(email) AND email LIKE '%_@_%')", "email_normalized"),
         sa.Index("ix_people_name", "last_name", "first_name"),
+        # SQLite would give the id of the newest person, once deleted, to the next one, and the deleted
+        # person's signed links (which name the id) would open the new person's data.
+        {"sqlite_autoincrement": True},
     )
 
     AUDITED_FIELDS = (
