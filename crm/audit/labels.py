@@ -54,6 +54,7 @@ FIELD_LABELS = {
     "effective_at": "wirksam ab", "invited_at": "eingeladen am", "last_login_at": "letzte Anmeldung",
     "password_changed_at": "Passwort geändert am", "ip": "IP-Adresse", "succeeded": "erfolgreich", "purpose": "Zweck",
     "used_at": "verwendet am", "decided_at": "entschieden am", "merged_record": "zusammengeführter Datensatz",
+    "given_way": "bei der Zusammenführung zurückgestellte Einträge (für das Rückgängigmachen aufbewahrt)",
     "undone_at": "rückgängig gemacht am", "action": "Vorgang", "record": "Datensatz", "by": "durch",
     "changes": "Änderungen", "full_name": "Name",
     "consent.newsletter": "Einwilligung Newsletter", "consent.event_invitation": "Einwilligung Einladungen",

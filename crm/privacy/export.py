@@ -15,10 +15,11 @@ from flask import Response
 from crm.audit.labels import ACTION_LABELS, ENTITY_LABELS
 from crm.audit.models import AuditLog, jsonable
 from crm.auth.models import AccessToken, LoginAttempt, Role, User
+from crm.contacts.merge_relations import RELATIONS
 from crm.contacts.models import (
     Affiliation, Consent, ConsentChannel, ConsentMethod, DuplicateDismissal, Person, PersonMerge, Salutation, Tag, person_tags,
 )  # fmt: skip
-from crm.events.models import Invitation, SessionSpeaker, Statement
+from crm.events.models import Event, Invitation, SessionSpeaker, Statement
 from crm.extensions import db
 from crm.mail.models import Delivery
 from crm.members.models import Membership, MembershipStatus, MembershipType
@@ -120,8 +121,22 @@ def _not_duplicates(person: Person) -> list[dict]:
 
 def _merges(person: Person) -> list[dict]:
     rows = _all(sa.select(PersonMerge).where(PersonMerge.kept_person_id == person.id).order_by(PersonMerge.created_at))
-    return [{"created_at": jsonable(m.created_at), "merged_record": m.removed_snapshot, "undone_at": jsonable(m.undone_at)}
-            for m in rows]  # fmt: skip
+    return [{"created_at": jsonable(m.created_at), "merged_record": m.removed_snapshot, "given_way": _given_way(m),
+             "undone_at": jsonable(m.undone_at)} for m in rows]  # fmt: skip
+
+
+def _given_way(merge: PersonMerge) -> list[dict]:
+    """The copies of the rows that gave way in the merge (e.g. the second invitation to an event): the
+    merge record keeps them for its undo, so they are stored data of the person too."""
+    labels = {relation.key: relation.label for relation in RELATIONS}
+    copies = []
+    for key, items in (merge.moved or {}).get("given_way", {}).items():
+        for item in items:
+            row = {k: v for k, v in item["row"].items() if k not in ("id", "person_id", "token_digest") and v not in (None, "")}
+            if "event_id" in row:
+                row["event_id"] = db.session.scalar(sa.select(Event.title).where(Event.id == row["event_id"])) or row["event_id"]
+            copies.append({"record": labels.get(key, key), **row})
+    return copies
 
 
 def _invitations(person: Person) -> list[dict]:

@@ -246,3 +246,18 @@ def test_an_undo_whose_person_number_was_given_out_again_is_refused_and_changes_
     _db.session.expire_all()
     assert _db.session.get(Person, removed_id).full_name == "Neu Angelegt"
     assert _db.session.get(PersonMerge, merge_id).undone_at is None
+
+
+def test_the_data_export_shows_the_copy_the_merge_keeps_for_its_undo(client, make, pair):
+    keep, remove = pair
+    event = make.event(title="Sommerempfang")
+    make.invitation(event=event, person=keep, status=S.sent, note="Komme mit dem Rad")
+    make.invitation(event=event, person=remove, status=S.accepted, responded_at=JAN)
+    _db.session.commit()
+    merged(client, keep, remove, keep=keep)
+
+    [merge] = export(client, keep.id)["merges"]
+
+    [copy] = merge["given_way"]
+    assert (copy["record"], copy["event_id"], copy["status"], copy["note"]) == ("Einladungen", "Sommerempfang", "sent", "Komme mit dem Rad")
+    assert "token_digest" not in copy and "person_id" not in copy
