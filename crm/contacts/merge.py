@@ -130,7 +130,8 @@ def undo_merge(merge: PersonMerge, *, actor) -> tuple[Person, list[str]]:
     if _merged_on(merge, keep):
         raise ValidationFailed(None, f"Der behaltene Datensatz wurde danach in {keep.full_name} zusammengeführt. "
                                      "Bitte machen Sie zuerst diese spätere Zusammenführung rückgängig.")  # fmt: skip
-    if db.session.get(Person, merge.removed_person_id) is not None:  # SQLite hands out the id of a deleted row again
+    # Before people ids were AUTOINCREMENT on SQLite (migration c4e8a2f6b913), a merged-away id could go to a new person.
+    if db.session.get(Person, merge.removed_person_id) is not None:
         raise ValidationFailed(None, f"Die Nummer {merge.removed_person_id} des zusammengeführten Datensatzes ist inzwischen "
                                      "an eine andere Person vergeben; die Zusammenführung kann nicht rückgängig gemacht werden.")  # fmt: skip
     snapshot = merge.removed_snapshot

@@ -54,8 +54,8 @@ def _soft_ended(encoded: bytes) -> bytes:
 
 def _dotless(encoded: bytes) -> bytes:
     """`encoded` (pieces of whole lines, each starting a line) with no line that starts with ".": such a
-    dot is written "=2E", which decodes the same. The SMTP transport then finds no dot to double (RFC 5321
-    4.5.2) and need not copy the whole message to double one."""
+    dot is written "=2E", which decodes the same. So the message has no dot to double (RFC 5321 4.5.2):
+    its envelope says so (Envelope.dotless), and the transport sends it without looking for one."""
     if not encoded.startswith(b".") and b"\n." not in encoded:
         return encoded
     return b"\r\n".join(_dot_escaped(line) if line.startswith(b".") else line for line in encoded.split(b"\r\n"))

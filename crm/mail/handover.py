@@ -10,8 +10,8 @@ written with one executemany UPDATE per kind of change before the batch's commit
 import logging
 import re
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 import sqlalchemy as sa

@@ -129,13 +129,15 @@ def _given_way(merge: PersonMerge) -> list[dict]:
     """The copies of the rows that gave way in the merge (e.g. the second invitation to an event): the
     merge record keeps them for its undo, so they are stored data of the person too."""
     labels = {relation.key: relation.label for relation in RELATIONS}
+    given_way = [(key, item["row"]) for key, items in (merge.moved or {}).get("given_way", {}).items() for item in items]
+    event_ids = {row["event_id"] for _, row in given_way if row.get("event_id")}
+    titles = dict(db.session.execute(sa.select(Event.id, Event.title).where(Event.id.in_(event_ids))).tuples().all())
     copies = []
-    for key, items in (merge.moved or {}).get("given_way", {}).items():
-        for item in items:
-            row = {k: v for k, v in item["row"].items() if k not in ("id", "person_id", "token_digest") and v not in (None, "")}
-            if "event_id" in row:
-                row["event_id"] = db.session.scalar(sa.select(Event.title).where(Event.id == row["event_id"])) or row["event_id"]
-            copies.append({"record": labels.get(key, key), **row})
+    for key, row in given_way:
+        row = {k: v for k, v in row.items() if k not in ("id", "person_id", "token_digest") and v not in (None, "")}
+        if "event_id" in row:
+            row["event_id"] = titles.get(row["event_id"], row["event_id"])
+        copies.append({"record": labels.get(key, key), **row})
     return copies
 
 
