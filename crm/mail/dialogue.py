@@ -39,30 +39,41 @@ def _ascii(item: "Envelope") -> bool:
     return item.sender.isascii() and all(address.isascii() for address in item.recipients)
 
 
-def announce(smtp: smtplib.SMTP, item: "Envelope", *, first: bytes = b"") -> bool:
+def announce(smtp: smtplib.SMTP, item: "Envelope", *, first: bytes = b"", before_first: Callable[[], None] | None = None) -> bool:
     """Write MAIL, RCPT and DATA for `item` if the server takes them pipelined; whether they went out.
     `first` goes out before them, in the same write: the terminator of the message before (see
-    hand_over). Call hand_over() next on this connection, before anything else is written to it."""
+    hand_over), with its hook `before_first` run right before that write. Call hand_over() next on
+    this connection, before anything else is written to it."""
     smtp.ehlo_or_helo_if_needed()
     if not (_ascii(item) and smtp.has_extn("pipelining")):
         if first:
-            smtp.send(first)
+            send_terminator(smtp, first, before_first)
         return False
     commands = [f"MAIL FROM:{quoted(item.sender)}", *(f"RCPT TO:{quoted(a)}" for a in item.recipients), "DATA"]
-    smtp.send(first + "".join(f"{command}\r\n" for command in commands).encode("ascii"))
+    send_terminator(smtp, first + "".join(f"{command}\r\n" for command in commands).encode("ascii"), before_first)
     return True
+
+
+def send_terminator(smtp: smtplib.SMTP, data: bytes, before: Callable[[], None] | None) -> None:
+    """Write `data`, which holds a terminator, right after its hook: a process killed between the two
+    leaves a journal entry (crm.mail.journal) for a message the server never completes, so nothing may
+    happen in between."""
+    if before:
+        before()
+    smtp.send(data)
 
 
 def hand_over(smtp: smtplib.SMTP, item: "Envelope", before_commit: Callable[[], None] | None, announced: bool, *,
               terminate: bool = True) -> Callable[[], dict]:  # fmt: skip
     """Send the message (after its envelope's answers, or the whole envelope if it was not announced),
-    with a hook before the DATA terminator: the server discards a message whose connection breaks
+    with a hook right before the DATA terminator: the server discards a message whose connection breaks
     before the final ".", and keeps one that got it (crm.mail.journal). Returns the function that
     reads the final answer and returns the refused recipients when others were accepted. The bytes
     have CRLF line ends already.
 
-    terminate=False leaves the terminator ".\r\n" to the caller, to send with the next envelope: the
-    server then reads both at once and answers both at once. (Answered apart, its second answer may
+    terminate=False leaves the terminator ".\r\n" and the hook to the caller, to send with the next
+    envelope (announce's `first` and `before_first`): the server then reads both at once and answers
+    both at once. (Answered apart, its second answer may
     wait for the acknowledgement of the first, which this side delays up to 40 ms: Nagle's algorithm
     on the server, delayed ACK here.)"""
     if smtp.sock is None:  # closed since the announcement (a 421 to the message before)
@@ -74,10 +85,8 @@ def hand_over(smtp: smtplib.SMTP, item: "Envelope", before_commit: Callable[[], 
         refused = _envelope_one_by_one(smtp, item, [] if _ascii(item) else ["SMTPUTF8"])
     data = item.data if item.dotless else dot_stuffed(item.data)
     smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
-    if before_commit:
-        before_commit()
     if terminate:
-        smtp.send(b".\r\n")
+        send_terminator(smtp, b".\r\n", before_commit)
 
     def answer() -> dict:
         # No RSET after a refusal: the transaction ends with this answer whatever it says (RFC 5321

@@ -224,6 +224,8 @@ class _Flight:
     def crashed(self) -> list[Prepared]:
         """After an exception: what was handed over counts as sent; returns the announced message, given up."""
         if self.outstanding:
+            if hasattr(self.run.transport, "flush"):  # its terminator, held back for the next envelope, goes out now
+                self.run.transport.flush()
             _sent(self.run, self.outstanding[0], self.sent_to)
         if not self.announced:
             return []

@@ -13,9 +13,11 @@ whose lock it can get (their writer is gone) and returns their entries, which th
 sent before it claims anything.
 
 The files live on the machine that sent, so they are replayed by the next worker started there
-(MAIL_JOURNAL_DIR, one directory per database). What is left: a kill in the microseconds between
-the journal write and the terminator leaves one message recorded as sent that the server never
-took; a machine that never comes back cannot replay its journal, and its last batch (at most
+(MAIL_JOURNAL_DIR, one directory per database). The entry is written right before the system call
+that sends the terminator, also when the terminator waits to go out with the next envelope
+(crm.mail.dialogue): a kill while it waits leaves no entry, and the server drops that message. What
+is left: a kill between those two system calls leaves one message recorded as sent that the server
+never took; a machine that never comes back cannot replay its journal, and its last batch (at most
 MAIL_BATCH_SIZE messages) may go out twice when its claim runs out.
 """
 import contextlib

@@ -197,6 +197,11 @@ class SMTPPool:
         message = str(last) if len(failures) == 1 else "Keiner der Mailserver nimmt gerade an: " + "; ".join(map(str, failures))
         return TransportError(message, connection=True, reply=last.reply, refused=last.refused)
 
+    def flush(self) -> None:
+        """Send the terminators held back for the next envelope (SMTPTransport.flush)."""
+        for server in self.servers:
+            server.transport.flush()
+
     def close(self) -> None:
         for server in self.servers:
             server.transport.close()

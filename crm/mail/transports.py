@@ -92,8 +92,9 @@ class SMTPTransport:
         self._announced: "Outgoing | None" = None
         #: Messages handed over whose final answer is not read yet (asking NOOP now would read theirs).
         self._unanswered = 0
-        #: The terminator of the message handed over last, held back to go out with the next envelope.
-        self._terminator = b""
+        #: The terminator of the message handed over last, held back to go out with the next envelope,
+        #: and the hook to run right before it goes (its journal entry).
+        self._terminator, self._before_terminator = b"", None
 
     @property
     def name(self) -> str:
@@ -157,8 +158,9 @@ class SMTPTransport:
         if self.busy:
             raise RuntimeError(f"{self.name}: the message announced before is not handed over yet")
         smtp = self._connection()
-        first, self._terminator = self._terminator, b""
-        announced = self._guarded(item, lambda: dialogue.announce(smtp, item, first=first))
+        first, before_first = self._terminator, self._before_terminator
+        self._terminator, self._before_terminator = b"", None
+        announced = self._guarded(item, lambda: dialogue.announce(smtp, item, first=first, before_first=before_first))
         self._announced = Outgoing(self, smtp, item, announced, before_commit)
         return self._announced
 
@@ -167,10 +169,10 @@ class SMTPTransport:
         the final answer is wanted). An error shows when that answer is read."""
         if self._terminator and self._smtp is not None:
             try:
-                self._smtp.send(self._terminator)
+                dialogue.send_terminator(self._smtp, self._terminator, self._before_terminator)
             except (smtplib.SMTPException, OSError):
                 pass
-        self._terminator = b""
+        self._terminator, self._before_terminator = b"", None
 
     @property
     def busy(self) -> bool:
@@ -274,10 +276,9 @@ class Outgoing:
         transport, item = self.transport, self.item
         if transport._announced is self:
             transport._announced = None
-        answer = transport._guarded(
-            item, lambda: dialogue.hand_over(self.smtp, item, self.before_commit, self.announced, terminate=False)
-        )
-        transport._unanswered, transport._terminator = transport._unanswered + 1, b".\r\n"
+        answer = transport._guarded(item, lambda: dialogue.hand_over(self.smtp, item, None, self.announced, terminate=False))
+        transport._unanswered += 1
+        transport._terminator, transport._before_terminator = b".\r\n", self.before_commit
 
         def final_answer() -> None:
             if transport._smtp is self.smtp:

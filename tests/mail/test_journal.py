@@ -7,12 +7,14 @@ import sys
 import textwrap
 import threading
 import time
+from functools import partial
 
 import sqlalchemy as sa
 
 from crm.extensions import db
 from crm.mail import journal, pipeline
 from crm.mail.models import Delivery, DeliveryStatus
+from crm.mail.transports import Envelope, SMTPTransport
 from tests.events.test_pipeline import MAILING, addresses, deliveries
 
 WRITER = textwrap.dedent(
@@ -111,3 +113,31 @@ def test_a_run_waits_while_another_process_takes_over_an_orphan(make, mailbox, s
 
     assert result.sent == 2
     assert addresses(mailbox) == sorted(p.email for p in people[1:]), "the message handed over was sent again"
+
+
+def _message(number: int) -> Envelope:
+    message_id = f"<{number}@example.org>"
+    data = f"From: a@example.org\r\nTo: b{number}@example.org\r\nMessage-ID: {message_id}\r\n\r\nHallo\r\n".encode()
+    return Envelope("a@example.org", (f"b{number}@example.org",), data, message_id)
+
+
+def test_a_process_killed_before_a_terminator_went_out_has_not_journaled_that_message(tmp_path, smtp_server, mailbox):
+    """A message's terminator waits to go out with the next envelope (crm.mail.dialogue). A process killed
+    meanwhile leaves a message the server drops: its journal must not have it as sent, or recovery would
+    record it as sent and nobody would ever get it."""
+    log = journal.Journal(tmp_path)
+    transport = SMTPTransport("127.0.0.1", smtp_server.port, timeout=5)
+    first, second = _message(1), _message(2)
+    transport.announce(first, before_commit=partial(log.handing_over, 1, first.message_id)).hand_over()
+    assert log.path.read_text() == "", "journaled before its terminator went out"
+
+    transport.announce(second, before_commit=partial(log.handing_over, 2, second.message_id))
+    assert log.path.read_text() == f"1 {first.message_id}\n"  # its terminator went out with the next envelope
+    transport._smtp.close()  # the process dies (its sockets close; no terminator for the second)
+    log.close()
+
+    deadline = time.monotonic() + 5
+    while not mailbox.envelopes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # the server has had time for a second message too
+    assert [e.rcpt_tos for e in mailbox.envelopes] == [["b1@example.org"]]
