@@ -261,7 +261,7 @@ def _push(port: int, samples_path: str, count: int, ready, out) -> None:
                 answer()
             answer = hand_over(smtp, *announced, terminate=False)
         item = Envelope("newsletter@example.org", (f"empfaenger.{i}@example.org",), messages[i % len(messages)], "", dotless=True)
-        announced = (item, None, announce(smtp, item, first=b".\r\n" if answer else b""))
+        announced = (item, announce(smtp, item, first=b".\r\n" if answer else b""))
     if answer:
         answer()
     hand_over(smtp, *announced)()

@@ -55,27 +55,25 @@ def announce(smtp: smtplib.SMTP, item: "Envelope", *, first: bytes = b"", before
 
 
 def send_terminator(smtp: smtplib.SMTP, data: bytes, before: Callable[[], None] | None) -> None:
-    """Write `data`, which holds a terminator, right after its hook: a process killed between the two
-    leaves a journal entry (crm.mail.journal) for a message the server never completes, so nothing may
-    happen in between."""
+    """Write `data` (a held-back terminator first, if any) right after the terminator's hook: a process
+    killed between the two leaves a journal entry (crm.mail.journal) for a message the server never
+    completes, so nothing may happen in between."""
     if before:
         before()
     smtp.send(data)
 
 
-def hand_over(smtp: smtplib.SMTP, item: "Envelope", before_commit: Callable[[], None] | None, announced: bool, *,
-              terminate: bool = True) -> Callable[[], dict]:  # fmt: skip
-    """Send the message (after its envelope's answers, or the whole envelope if it was not announced),
-    with a hook right before the DATA terminator: the server discards a message whose connection breaks
-    before the final ".", and keeps one that got it (crm.mail.journal). Returns the function that
-    reads the final answer and returns the refused recipients when others were accepted. The bytes
-    have CRLF line ends already.
+def hand_over(smtp: smtplib.SMTP, item: "Envelope", announced: bool, *, terminate: bool = True) -> Callable[[], dict]:
+    """Send the message (after its envelope's answers, or the whole envelope if it was not announced)
+    and its DATA terminator. Returns the function that reads the final answer and returns the refused
+    recipients when others were accepted. The bytes have CRLF line ends already.
 
-    terminate=False leaves the terminator ".\r\n" and the hook to the caller, to send with the next
-    envelope (announce's `first` and `before_first`): the server then reads both at once and answers
-    both at once. (Answered apart, its second answer may
-    wait for the acknowledgement of the first, which this side delays up to 40 ms: Nagle's algorithm
-    on the server, delayed ACK here.)"""
+    terminate=False leaves the terminator ".\r\n" to the caller, to send with the next envelope
+    (announce's `first`, with the journal entry as `before_first`: the server discards a message whose
+    connection breaks before the final ".", and keeps one that got it, crm.mail.journal). The server
+    then reads both at once and answers both at once. (Answered apart, its second answer may wait for
+    the acknowledgement of the first, which this side delays up to 40 ms: Nagle's algorithm on the
+    server, delayed ACK here.)"""
     if smtp.sock is None:  # closed since the announcement (a 421 to the message before)
         raise smtplib.SMTPServerDisconnected("Die Verbindung wurde geschlossen.")
     if announced:
@@ -86,7 +84,7 @@ def hand_over(smtp: smtplib.SMTP, item: "Envelope", before_commit: Callable[[], 
     data = item.data if item.dotless else dot_stuffed(item.data)
     smtp.send(data if data.endswith(b"\r\n") else data + b"\r\n")
     if terminate:
-        send_terminator(smtp, b".\r\n", before_commit)
+        smtp.send(b".\r\n")
 
     def answer() -> dict:
         # No RSET after a refusal: the transaction ends with this answer whatever it says (RFC 5321

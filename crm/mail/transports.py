@@ -276,7 +276,7 @@ class Outgoing:
         transport, item = self.transport, self.item
         if transport._announced is self:
             transport._announced = None
-        answer = transport._guarded(item, lambda: dialogue.hand_over(self.smtp, item, None, self.announced, terminate=False))
+        answer = transport._guarded(item, lambda: dialogue.hand_over(self.smtp, item, self.announced, terminate=False))
         transport._unanswered += 1
         transport._terminator, transport._before_terminator = b".\r\n", self.before_commit
 
